@@ -1,0 +1,140 @@
+//! The `ferry` command line: checks scheme files and previews the bodies a scheme would send.
+//! Commands write to the given streams and return an exit status, so tests run them in-process.
+
+mod preview;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use ferry_common::{bundled, Scheme, SchemeError};
+
+/// Ferry keeps Chinese SaaS ERPs in sync: WDT → Kingdee and Yonyou.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate scheme files; print every problem as FILE:LINE:COL: MESSAGE.
+    Check {
+        /// Scheme files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the exact body the target API would receive for each source document.
+    Preview {
+        /// A scheme file, or the id of a bundled scheme (wdt-trades-to-kingdee, wdt-stockouts-to-yonyou).
+        scheme: String,
+        /// One source document (JSON), a source API response, or JSON Lines (one document per line).
+        file: PathBuf,
+        /// Print each body on one line even for a single document.
+        #[arg(long)]
+        compact: bool,
+    },
+}
+
+/// Runs `ferry` with `args` (program name first); returns the exit status.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            if e.use_stderr() {
+                let _ = write!(err, "{}", e.render());
+                return 2;
+            }
+            let _ = write!(out, "{}", e.render());
+            return 0;
+        }
+    };
+    let result = match cli.command {
+        Command::Check { files } => check(&files, out, err),
+        Command::Preview { scheme, file, compact } => load_scheme(&scheme)
+            .map_err(|e| {
+                let _ = writeln!(err, "{e}");
+            })
+            .map_or(Ok(1), |scheme| preview::run(&scheme, &file, compact, out, err)),
+    };
+    result.unwrap_or_else(|e| {
+        let _ = writeln!(err, "ferry: {e}");
+        1
+    })
+}
+
+/// A scheme file path, or the id of a bundled scheme.
+fn load_scheme(name: &str) -> Result<Scheme, SchemeError> {
+    let path = Path::new(name);
+    if path.exists() || name.ends_with(".yaml") || name.ends_with(".yml") {
+        return Scheme::load_file(path);
+    }
+    for (file, text) in bundled::SCHEMES {
+        let scheme = Scheme::load_str(file, text, &|key| std::env::var(key).ok())?;
+        if scheme.id() == name {
+            return Ok(scheme);
+        }
+    }
+    let known: Vec<String> = bundled::SCHEMES.iter().map(|(file, _)| file.to_string()).collect();
+    Err(SchemeError {
+        file: name.to_owned(),
+        diagnostics: vec![ferry_common::Diagnostic::error(
+            0,
+            0,
+            format!("no such file, and no bundled scheme has this id (bundled: {})", known.join(", ")),
+        )],
+    })
+}
+
+fn check(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<i32> {
+    let mut failed = 0;
+    let mut ids: HashMap<String, String> = HashMap::new();
+    for file in files {
+        match Scheme::load_file(file) {
+            Ok(scheme) => {
+                for warning in &scheme.warnings {
+                    writeln!(err, "{}", warning.display(&scheme.file))?;
+                }
+                let id = &scheme.config.id;
+                if let Some(other) = ids.insert(scheme.id().to_owned(), scheme.file.clone()) {
+                    failed += 1;
+                    writeln!(
+                        err,
+                        "{}:{}:{}: id '{}' is already used by {other}",
+                        scheme.file,
+                        id.referenced.line(),
+                        id.referenced.column(),
+                        scheme.id()
+                    )?;
+                    continue;
+                }
+                writeln!(
+                    out,
+                    "{}: ok ({}: {} {} → {} {})",
+                    scheme.file,
+                    scheme.id(),
+                    scheme.source_api.connector,
+                    scheme.source_api.api,
+                    scheme.target_api.connector,
+                    scheme.target_api.api
+                )?;
+            }
+            Err(e) => {
+                failed += 1;
+                writeln!(err, "{e}")?;
+            }
+        }
+    }
+    if failed > 0 {
+        writeln!(err, "{failed} of {} scheme files have errors", files.len())?;
+        return Ok(1);
+    }
+    Ok(0)
+}

@@ -1,0 +1,80 @@
+//! Diagnostics: one problem in a scheme file, located by line and column.
+
+/// How bad a problem is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// The scheme cannot run.
+    Error,
+    /// The scheme runs, but probably not as meant.
+    Warning,
+}
+
+/// One problem at a place in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// 1-based line; 0 when the problem concerns the whole file.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// An error at a place.
+    pub fn error(line: u64, column: u64, message: String) -> Self {
+        Diagnostic { severity: Severity::Error, line, column, message }
+    }
+
+    /// Converts a YAML or schema error from the parser, keeping its location.
+    pub(crate) fn from_yaml(error: &serde_saphyr::Error) -> Self {
+        let (line, column) = error.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let message = error.without_snippet().to_string();
+        // The parser appends its own "at line L column C"; the prefix already says where.
+        let message = match message.rfind(" at line ") {
+            Some(cut) => message[..cut].to_owned(),
+            None => message,
+        };
+        Diagnostic::error(line, column, message)
+    }
+
+    /// `file:line:col: message`, with `warning: ` before a warning's message.
+    pub fn display(&self, file: &str) -> String {
+        let tag = match self.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
+        format!("{file}:{}:{}: {tag}{}", self.line, self.column, self.message)
+    }
+}
+
+/// Collects diagnostics while a scheme is checked.
+#[derive(Default, Debug)]
+pub struct Sink {
+    items: Vec<Diagnostic>,
+}
+
+impl Sink {
+    /// Records an error.
+    pub fn error(&mut self, line: u64, column: u64, message: String) {
+        self.items.push(Diagnostic::error(line, column, message));
+    }
+
+    /// Records a warning.
+    pub fn warning(&mut self, line: u64, column: u64, message: String) {
+        self.items.push(Diagnostic { severity: Severity::Warning, line, column, message });
+    }
+
+    /// How many errors so far.
+    pub fn error_count(&self) -> usize {
+        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+
+    /// Splits into (errors, warnings), each in file order.
+    pub fn finish(mut self) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
+        self.items.sort_by_key(|d| (d.line, d.column));
+        self.items.into_iter().partition(|d| d.severity == Severity::Error)
+    }
+}
