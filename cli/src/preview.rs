@@ -36,7 +36,7 @@ fn documents(scheme: &Scheme, file: &str, text: &str, err: &mut dyn Write) -> st
         if line.trim().is_empty() {
             continue;
         }
-        match parse_document(line) {
+        match scheme.mapper.parse(line) {
             Ok(doc) => docs.push(Located { line: index + 1, doc }),
             Err(e) => {
                 bad += 1;

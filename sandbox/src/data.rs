@@ -110,7 +110,8 @@ impl Generator {
         let (province, city, district) = PLACES[rng.usize(0..PLACES.len())];
         let address = format!("{}{}号{}栋{}室", STREETS[rng.usize(0..STREETS.len())], rng.u32(1..999), rng.u32(1..30), rng.u32(101..2999));
         let line_count = Self::lines_count(&mut rng, index);
-        let refunded = rng.u8(0..20) == 0;
+        // Refund a line of one multi-line order in twenty (a one-line order refunded whole is not sold).
+        let refunded = line_count > 1 && rng.u8(0..20) == 0;
         let mut lines = Vec::with_capacity(line_count);
         let mut goods_amount = 0i64;
         let mut suite_left = 0;
@@ -132,39 +133,27 @@ impl Generator {
             };
             let line_refunded = refunded && n == 0;
             let spec_no = format!("{goods_no}-{:02}", rng.u8(1..4));
-            lines.push(json!({
+            let mut line = json!({
                 "rec_id": (trade_id * 1000 + n as u64).to_string(),
-                "trade_id": trade_id.to_string(),
-                "spec_id": (50_000 + rng.u32(0..9999)).to_string(),
-                "platform_id": platform_id.to_string(),
                 "src_oid": format!("{src_tid}-{n}"),
-                "src_tid": src_tid,
                 "gift_type": if gift { "1" } else { "0" },
                 "refund_status": if line_refunded { "5" } else { "0" },
                 "num": number_or_string(&mut rng, format!("{qty}.0000")),
                 "price": money(price),
-                "actual_num": format!("{}.0000", if line_refunded { 0 } else { qty }),
                 "refund_num": format!("{}.0000", if line_refunded { qty } else { 0 }),
-                "order_price": money(if gift { 0 } else { price }),
                 "share_price": money(if qty > 0 { share_amount / qty } else { 0 }),
-                "discount": money(discount),
                 "share_amount": number_or_string(&mut rng, money(share_amount)),
-                "share_post": "0.0000",
-                "paid": money(share_amount),
                 "goods_name": goods_name,
-                "goods_no": goods_no,
                 "spec_name": spec_name,
                 "spec_no": spec_no,
-                "spec_code": "",
-                "suite_no": suite_no,
-                "suite_name": suite_name,
                 "tax_rate": "0.1300",
-                "base_unit_id": "1",
                 "unit_name": unit,
-                "remark": "",
-                "modified": self.time(modified_at),
-                "created": self.time(created_at),
-            }));
+            });
+            if !suite_no.is_empty() {
+                line["suite_no"] = json!(suite_no);
+                line["suite_name"] = json!(suite_name);
+            }
+            lines.push(line);
         }
         let post = [0, 0, 800, 1200][rng.usize(0..4)];
         let mut order = Map::new();
@@ -177,11 +166,9 @@ impl Generator {
             ("warehouse_no", json!(warehouse_no)),
             ("src_tids", json!(src_tid)),
             ("trade_status", json!("110")),
-            ("consign_status", json!("12")),
             ("trade_type", json!("1")),
             ("refund_status", json!(if refunded { "1" } else { "0" })),
             ("trade_time", json!(self.time(created_at))),
-            ("pay_time", json!(self.time(created_at + 60))),
             ("customer_name", json!(name)),
             ("buyer_nick", json!(format!("{}***{}", &name[..3], rng.u32(10..99)))),
             ("receiver_name", json!(name)),
@@ -190,17 +177,14 @@ impl Generator {
             ("receiver_district", json!(district)),
             ("receiver_address", json!(address)),
             ("receiver_mobile", json!(format!("1{}****{:04}", rng.u32(30..99), rng.u32(0..9999)))),
-            ("receiver_area", json!(format!("{province} {city} {district}"))),
             ("logistics_name", json!(LOGISTICS[rng.usize(0..LOGISTICS.len())])),
             ("buyer_message", json!(MESSAGES[rng.usize(0..MESSAGES.len())])),
-            ("cs_remark", json!("")),
             ("goods_type_count", json!(line_count.to_string())),
             ("goods_count", json!(format!("{}.0000", line_count))),
             ("goods_amount", json!(money(goods_amount))),
             ("post_amount", json!(money(post))),
             ("receivable", json!(money(goods_amount + post))),
             ("paid", json!(money(goods_amount + post))),
-            ("tax_rate", json!("0.1300")),
             ("currency", json!("CNY")),
             ("modified", json!(self.time(modified_at))),
             ("created", json!(self.time(created_at))),
@@ -234,15 +218,12 @@ impl Generator {
                     "goods_type": "1",
                     "gift_type": line["gift_type"],
                     "goods_name": line["goods_name"],
-                    "goods_no": line["goods_no"],
                     "spec_name": line["spec_name"],
                     "spec_code": "",
                     "suite_no": line["suite_no"],
-                    "total_amount": line["paid"],
-                    "paid": line["paid"],
+                    "total_amount": line["share_amount"],
                     "refund_status": "0",
                     "market_price": line["price"],
-                    "discount": line["discount"],
                     "share_amount": line["share_amount"],
                     "tax_rate": if n % 7 == 6 { json!("0.0900") } else { line["tax_rate"].clone() },
                     "unit_name": line["unit_name"],
@@ -251,7 +232,7 @@ impl Generator {
                     "batch_no": if n % 5 == 4 { json!(format!("B{}", rng.u32(20_260_000..20_269_999))) } else { json!("") },
                     "remark": "",
                     "src_oid": line["src_oid"],
-                    "src_tid": line["src_tid"],
+                    "src_tid": order["src_tids"],
                 })
             })
             .collect();
@@ -278,7 +259,6 @@ impl Generator {
             "order_type_name": "销售出库",
             "consign_time": self.time(shipped),
             "trade_time": order["trade_time"],
-            "pay_time": order["pay_time"],
             "receiver_name": order["receiver_name"],
             "receiver_province": order["receiver_province"],
             "receiver_city": order["receiver_city"],

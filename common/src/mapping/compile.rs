@@ -2,13 +2,14 @@
 //! once, and checks what each one reads (source fields, variables, maps, calcs) and what the target
 //! API requires, reporting each problem at its place in the file.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, ErrorKind};
 
 use super::functions::{self, CompiledValueMap, ValueMaps};
-use super::{describe, Compiled, Eval, FieldProgram, LinesProgram, Mapper, Program, Root, Scope};
+use super::{describe, Compiled, Eval, FieldGroup, FieldProgram, Fused, LinesProgram, Mapper, Program, Projection, Root, Scope};
 use crate::catalog::ApiCatalog;
 use crate::scheme::config::{ConfiguredValue, Scalar, SchemeConfig, Spanned};
 use crate::scheme::{is_identifier, Sink};
@@ -43,6 +44,8 @@ struct Reads {
     line_or_calc: bool,
     lines: bool,
     document: bool,
+    /// For general expressions: the source, to be fused with its neighbours.
+    fusable: Option<String>,
 }
 
 fn at<T>(spanned: &Spanned<T>) -> (u64, u64) {
@@ -84,10 +87,20 @@ fn plain_path(expr: &str) -> Option<(Root, Box<[String]>)> {
     (!rest.is_empty() && rest.iter().all(|s| is_identifier(s))).then(|| (root, rest.into_boxed_slice()))
 }
 
+/// `maps.NAME(doc.a.b)` → (NAME, the path) when the expression is nothing but a look-up of a field.
+fn map_lookup(expr: &str) -> Option<(&str, (Root, Box<[String]>))> {
+    let call = expr.strip_prefix("maps.")?.strip_suffix(')')?;
+    let (map, argument) = call.split_once('(')?;
+    (is_identifier(map)).then_some(())?;
+    Some((map, plain_path(argument.trim())?))
+}
+
 struct Checker<'a> {
     config: &'a SchemeConfig,
     source_api: Option<&'a ApiCatalog>,
     line_arrays: Vec<&'a str>,
+    /// The source fields read so far.
+    projection: RefCell<Projection>,
 }
 
 impl Checker<'_> {
@@ -118,6 +131,7 @@ impl Checker<'_> {
                 }
                 ("doc", _) => {
                     reads.document = true;
+                    self.projection.borrow_mut().keep(&first.into_iter().collect::<Vec<_>>());
                     if let (Some(field), Some(api)) = (first, self.source_api)
                         && !api.has_field(field)
                     {
@@ -126,6 +140,7 @@ impl Checker<'_> {
                 }
                 ("line", Place::Filter { from } | Place::Calc { from, .. } | Place::LineField { from, .. }) => {
                     reads.line_or_calc = true;
+                    self.projection.borrow_mut().keep_shallow(&[from]).keep(&first.into_iter().collect::<Vec<_>>());
                     if let (Some(field), Some(api)) = (first, self.source_api) {
                         let path = format!("{from}.{field}");
                         if !api.has_field(&path) {
@@ -192,13 +207,15 @@ impl Mapper {
         env.set_auto_escape_callback(|_| AutoEscape::None);
         functions::register(&mut env);
         env.add_global("vars", Value::from_pairs(resolve_variables(config, env_lookup, sink)));
-        env.add_global("maps", Value::from_object(compile_value_maps(config)));
+        let maps = std::sync::Arc::new(compile_value_maps(config));
+        env.add_global("maps", Value::from_dyn_object(maps.clone()));
 
         let target = &config.target;
         let checker = Checker {
             config,
             source_api,
             line_arrays: target.lines.keys().map(String::as_str).collect(),
+            projection: RefCell::new(Projection::default()),
         };
         check_target_fields(config, source_api, target_api, sink);
 
@@ -251,14 +268,16 @@ impl Mapper {
                 .filter_map(|(name, value)| {
                     let (eval, reads) = compile(&format!("target field {name}"), value, Place::Header, sink)?;
                     header_reads_lines |= reads.lines;
-                    Some(FieldProgram {
+                    let field = FieldProgram {
                         name: name.clone(),
                         eval,
                         required: target_api.is_some_and(|api| api.requires(name)),
                         per_document: false,
-                    })
+                    };
+                    Some((field, reads.fusable))
                 })
                 .collect();
+            let header = fuse(env, header);
             let lines = target
                 .lines
                 .iter()
@@ -267,8 +286,12 @@ impl Mapper {
                     let from = lines.from.value.as_str();
                     let filter = lines.filter.as_ref().and_then(|f| {
                         let value = Spanned { value: Scalar::Text(format!("{{{{ {} }}}}", f.value)), referenced: f.referenced, defined: f.defined };
-                        compile(&format!("target field {array}[] filter"), &value, Place::Filter { from }, sink).map(|(e, _)| e)
+                        compile(&format!("target field {array}[] filter"), &value, Place::Filter { from }, sink)
                     });
+                    let (filter, filter_source) = match filter {
+                        Some((eval, reads)) => (Some(eval), reads.fusable),
+                        None => (None, None),
+                    };
                     let calc_names: Vec<String> = lines.calc.keys().cloned().collect();
                     let calc = lines
                         .calc
@@ -287,18 +310,27 @@ impl Mapper {
                         .filter_map(|(name, value)| {
                             let place = Place::LineField { from, calcs: &calc_names };
                             let (eval, reads) = compile(&format!("target field {array}[].{name}"), value, place, sink)?;
-                            Some(FieldProgram {
+                            let per_document = !reads.line_or_calc;
+                            let field = FieldProgram {
                                 name: name.clone(),
                                 eval,
                                 required: target_api.is_some_and(|api| api.requires(&format!("{array}.{name}"))),
-                                per_document: !reads.line_or_calc,
-                            })
+                                per_document,
+                            };
+                            // Per-document fields are evaluated once, apart: they stay out of the fused list.
+                            Some((field, reads.fusable.filter(|_| !per_document)))
                         })
                         .collect();
+                    let fields = fuse(env, fields);
+                    let filtered_fields = match (&filter_source, &fields.fused) {
+                        (Some(filter), Some(fused)) => env.compile_expression_owned(format!("({filter}) and {}", fused.source)).ok(),
+                        _ => None,
+                    };
                     LinesProgram {
                         name: array.clone(),
                         from: from.to_owned(),
                         filter,
+                        filtered_fields,
                         calc,
                         fields,
                         required: target_api.is_some_and(|api| api.requires(array)),
@@ -307,12 +339,33 @@ impl Mapper {
                 .collect();
             Program { header, lines, params, header_reads_lines }
         });
+        let mut projection = checker.projection.into_inner();
+        projection.keep(&[config.source.key.value.as_str()]);
+        projection.keep(&[config.source.version.value.as_str()]);
+        for lines in target.lines.values() {
+            projection.keep_shallow(&[lines.value.from.value.as_str()]);
+        }
         (sink.error_count() == errors_before).then(|| Mapper {
             compiled,
+            maps,
             key_field: config.source.key.value.clone(),
             envelope: target_api.and_then(|api| api.envelope.clone()),
+            projection,
         })
     }
+}
+
+/// Groups fields, fusing the general expressions among them (`fusable` holds their sources) into one
+/// list expression when there are at least two.
+fn fuse<'env>(env: &'env Environment<'static>, fields: Vec<(FieldProgram<'env>, Option<String>)>) -> FieldGroup<'env> {
+    let members: Vec<usize> = fields.iter().enumerate().filter(|(_, (_, s))| s.is_some()).map(|(i, _)| i).collect();
+    let sources: Vec<String> = fields.iter().filter_map(|(_, s)| s.as_ref().map(|s| format!("({s})"))).collect();
+    let source = format!("[{}]", sources.join(", "));
+    let fused = (members.len() >= 2)
+        .then(|| env.compile_expression_owned(source.clone()).ok())
+        .flatten()
+        .map(|expr| Fused { expr, source, members });
+    FieldGroup { fields: fields.into_iter().map(|(field, _)| field).collect(), fused }
 }
 
 /// Compiles one configured value and checks what it reads.
@@ -357,6 +410,9 @@ fn compile_value<'env>(
     if let Some((root, path)) = plain_path(source) {
         return Some((Eval::Path(root, path), reads));
     }
+    if let Some((map, (root, path))) = map_lookup(source) {
+        return Some((Eval::MapLookup { map: map.to_owned(), root, path }, reads));
+    }
     let reads_input = reads.document || reads.line_or_calc || reads.lines || matches!(place, Place::Param);
     // Evaluating against an empty scope folds constants and finds misspelt filters and tests,
     // which MiniJinja only resolves at run time.
@@ -367,7 +423,7 @@ fn compile_value<'env>(
             sink.error(pos.0, pos.1, format!("{label}: {} in `{source}`", describe(&e)));
             None
         }
-        _ => Some((Eval::Expr(expr), reads)),
+        _ => Some((Eval::Expr(expr), Reads { fusable: Some(source.to_owned()), ..reads })),
     }
 }
 

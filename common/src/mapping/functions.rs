@@ -194,20 +194,13 @@ pub(crate) struct ValueMaps {
     pub(crate) maps: HashMap<String, CompiledValueMap>,
 }
 
-impl Object for ValueMaps {
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        name: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
+impl ValueMaps {
+    /// Looks `value` up in map `name`, applying the map's policy for unmapped values.
+    pub(crate) fn lookup(&self, name: &str, value: &Value) -> Result<Value, Error> {
         let map = self
             .maps
             .get(name)
             .ok_or_else(|| Error::new(ErrorKind::UnknownMethod, format!("no value map named '{name}'")))?;
-        let [value] = args else {
-            return Err(fail(format!("maps.{name}() takes exactly one value, got {}", args.len())));
-        };
         if value.is_undefined() || value.is_none() {
             // A missing source value stays missing: a required target field then reports it.
             return Ok(Value::UNDEFINED);
@@ -225,6 +218,20 @@ impl Object for ValueMaps {
                 ))),
             },
         }
+    }
+}
+
+impl Object for ValueMaps {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        name: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let [value] = args else {
+            return Err(fail(format!("maps.{name}() takes exactly one value, got {}", args.len())));
+        };
+        self.lookup(name, value)
     }
 }
 

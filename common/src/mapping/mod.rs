@@ -9,6 +9,7 @@
 
 pub mod functions;
 mod compile;
+mod projection;
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use serde_json::Map;
 
 use crate::error::{Classified, Domain, RetryHint};
 pub use compile::EnvLookup;
+pub use projection::Projection;
 
 /// Where a plain field path starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,8 @@ enum Eval<'env> {
     Expr(Expression<'env, 'static>),
     /// Text with embedded expressions, stored in the environment under this name.
     Template(String),
+    /// `maps.NAME(root.a.b)`: a value-map look-up of a field, done without the expression machinery.
+    MapLookup { map: String, root: Root, path: Box<[String]> },
 }
 
 /// One target field.
@@ -51,19 +55,38 @@ struct FieldProgram<'env> {
     per_document: bool,
 }
 
+/// Fields evaluated together. Their general expressions are also compiled into one list expression
+/// (`[(e1), (e2), ...]`) so the VM runs once for all of them; only when that fails are they run one
+/// by one, to say which field failed.
+struct FieldGroup<'env> {
+    fields: Vec<FieldProgram<'env>>,
+    fused: Option<Fused<'env>>,
+}
+
+/// The fused expression of a group and the fields (by index) whose values it lists, in order.
+struct Fused<'env> {
+    expr: Expression<'env, 'static>,
+    /// The fused source, `[(e1), (e2), ...]`.
+    source: String,
+    members: Vec<usize>,
+}
+
 /// One target array built from a source array.
 struct LinesProgram<'env> {
     name: String,
     from: String,
     filter: Option<Eval<'env>>,
+    /// `(filter) and [(e1), ...]`: the filter and the fused fields in one run of the VM. A list
+    /// means the line is kept, anything else that it is left out.
+    filtered_fields: Option<Expression<'env, 'static>>,
     calc: Vec<(String, Eval<'env>)>,
-    fields: Vec<FieldProgram<'env>>,
+    fields: FieldGroup<'env>,
     required: bool,
 }
 
 /// Everything compiled from one scheme, borrowing the environment that owns the functions.
 struct Program<'env> {
-    header: Vec<FieldProgram<'env>>,
+    header: FieldGroup<'env>,
     lines: Vec<LinesProgram<'env>>,
     params: Vec<(String, Eval<'env>)>,
     /// Header fields read `lines.NAME`, so the built lines are exposed to them.
@@ -81,8 +104,11 @@ self_cell::self_cell!(
 /// A scheme's compiled mapping. Cheap to share: evaluation takes `&self`.
 pub struct Mapper {
     compiled: Compiled,
+    /// The value maps (also the `maps` global of the environment).
+    maps: Arc<functions::ValueMaps>,
     key_field: String,
     envelope: Option<String>,
+    projection: Projection,
 }
 
 impl fmt::Debug for Mapper {
@@ -173,9 +199,9 @@ impl Classified for DocumentError {
     }
 }
 
-/// Parses one source document (JSON text) into the values expressions read.
+/// Parses one whole source document (JSON text) into the values expressions read.
 pub fn parse_document(text: &str) -> Result<Value, serde_json::Error> {
-    serde_json::from_str(text)
+    Projection::everything().parse(text)
 }
 
 /// A MiniJinja error as one readable sentence, without the engine's location suffix.
@@ -210,6 +236,44 @@ fn is_empty(value: &serde_json::Value) -> bool {
     matches!(value, serde_json::Value::String(s) if s.trim().is_empty())
 }
 
+/// Reads `root.a.b` from the scope; a missing step gives undefined.
+fn read_path(scope: &Scope, root: Root, path: &[String]) -> Result<Value, Error> {
+    let mut value = match root {
+        Root::Doc => scope.doc.clone(),
+        Root::Line => scope.line.clone(),
+        Root::Calc => scope.calc.clone(),
+    };
+    for segment in path {
+        if value.is_undefined() || value.is_none() {
+            return Ok(Value::UNDEFINED);
+        }
+        value = value.get_attr(segment)?;
+    }
+    Ok(value)
+}
+
+/// Stores one field's result in `out`, or records why it failed. Empty values are left out,
+/// unless the target requires the field.
+fn record(
+    field: &FieldProgram<'_>,
+    value: Result<Value, Error>,
+    prefix: &dyn Fn(&str) -> String,
+    out: &mut Map<String, serde_json::Value>,
+    errors: &mut Vec<FieldError>,
+) {
+    match value.map_err(|e| describe(&e)).and_then(|v| to_json(&v)) {
+        Ok(Some(value)) if !(field.required && is_empty(&value)) => {
+            out.insert(field.name.clone(), value);
+        }
+        Ok(_) if field.required => errors.push(FieldError {
+            path: prefix(&field.name),
+            reason: "required by the target API, but the value is empty (is its source field missing?)".into(),
+        }),
+        Ok(_) => {}
+        Err(reason) => errors.push(FieldError { path: prefix(&field.name), reason }),
+    }
+}
+
 impl Mapper {
     fn program(&self) -> &Program<'_> {
         self.compiled.borrow_dependent()
@@ -217,6 +281,17 @@ impl Mapper {
 
     fn env(&self) -> &Environment<'static> {
         self.compiled.borrow_owner()
+    }
+
+    /// Parses a source document, keeping only the fields this mapping reads (much faster than
+    /// `parse_document` on wide documents; the result maps identically).
+    pub fn parse(&self, text: &str) -> Result<Value, serde_json::Error> {
+        self.projection.parse(text)
+    }
+
+    /// The source fields this mapping reads.
+    pub fn projection(&self) -> &Projection {
+        &self.projection
     }
 
     /// The source field whose value identifies a document.
@@ -240,20 +315,8 @@ impl Mapper {
     fn eval(&self, eval: &Eval<'_>, scope: &Scope, scope_value: &mut Option<Value>) -> Result<Value, Error> {
         match eval {
             Eval::Const(value) => Ok(value.clone()),
-            Eval::Path(root, path) => {
-                let mut value = match root {
-                    Root::Doc => scope.doc.clone(),
-                    Root::Line => scope.line.clone(),
-                    Root::Calc => scope.calc.clone(),
-                };
-                for segment in path.iter() {
-                    if value.is_undefined() || value.is_none() {
-                        return Ok(Value::UNDEFINED);
-                    }
-                    value = value.get_attr(segment)?;
-                }
-                Ok(value)
-            }
+            Eval::Path(root, path) => read_path(scope, *root, path),
+            Eval::MapLookup { map, root, path } => self.maps.lookup(map, &read_path(scope, *root, path)?),
             Eval::Expr(expr) => {
                 let ctx = scope_value.get_or_insert_with(|| Value::from_object(scope.clone()));
                 expr.eval(ctx.clone())
@@ -265,41 +328,44 @@ impl Mapper {
         }
     }
 
-    /// Evaluates `fields` into `out`, recording failures under `prefix`. With `shared`, fields
-    /// computed once per document are copied from it instead of being evaluated again.
-    fn eval_fields<'p>(
+    /// Evaluates a group's fields into `out`, recording failures under `prefix`. With `shared`,
+    /// fields computed once per document are copied from it instead of being evaluated again.
+    fn eval_group(
         &self,
-        fields: impl Iterator<Item = &'p FieldProgram<'p>>,
+        group: &FieldGroup<'_>,
         scope: &Scope,
         prefix: &dyn Fn(&str) -> String,
         shared: Option<&Map<String, serde_json::Value>>,
+        precomputed: Option<Value>,
         out: &mut Map<String, serde_json::Value>,
         errors: &mut Vec<FieldError>,
     ) {
         let mut scope_value = None;
-        for field in fields {
+        let mut fused_values: Vec<Option<Value>> = Vec::new();
+        if let Some(fused) = &group.fused {
+            let list = precomputed.map(Ok).unwrap_or_else(|| {
+                let ctx = scope_value.get_or_insert_with(|| Value::from_object(scope.clone())).clone();
+                fused.expr.eval(ctx)
+            });
+            if let Ok(list) = list {
+                fused_values.resize(group.fields.len(), None);
+                for (position, &index) in fused.members.iter().enumerate() {
+                    fused_values[index] = list.get_item_by_index(position).ok();
+                }
+            }
+        }
+        for (index, field) in group.fields.iter().enumerate() {
             if let (true, Some(shared)) = (field.per_document, shared) {
                 if let Some(value) = shared.get(&field.name) {
                     out.insert(field.name.clone(), value.clone());
                 }
                 continue;
             }
-            let result = self
-                .eval(&field.eval, scope, &mut scope_value)
-                .map_err(|e| describe(&e))
-                .and_then(|v| to_json(&v));
-            match result {
-                Ok(Some(value)) if !(field.required && is_empty(&value)) => {
-                    out.insert(field.name.clone(), value);
-                }
-                Ok(_) if field.required => errors.push(FieldError {
-                    path: prefix(&field.name),
-                    reason: "required by the target API, but the value is empty (is its source field missing?)"
-                        .into(),
-                }),
-                Ok(_) => {}
-                Err(reason) => errors.push(FieldError { path: prefix(&field.name), reason }),
-            }
+            let value = match fused_values.get_mut(index).and_then(Option::take) {
+                Some(value) => Ok(value),
+                None => self.eval(&field.eval, scope, &mut scope_value),
+            };
+            record(field, value, prefix, out, errors);
         }
     }
 
@@ -321,8 +387,8 @@ impl Mapper {
             },
             ..Scope::default()
         };
-        let mut body = Map::new();
-        self.eval_fields(program.header.iter(), &scope, &|name| name.to_owned(), None, &mut body, &mut errors);
+        let mut body = Map::with_capacity(program.header.fields.len() + built_lines.len());
+        self.eval_group(&program.header, &scope, &|name| name.to_owned(), None, None, &mut body, &mut errors);
         body.extend(built_lines);
         if !errors.is_empty() {
             return Err(DocumentError { key: self.key_label(doc), fields: errors });
@@ -352,27 +418,35 @@ impl Mapper {
         let header_scope = Scope { doc: doc.clone(), ..Scope::default() };
         let mut shared = Map::new();
         let shared_errors_at = errors.len();
-        self.eval_fields(
-            lines.fields.iter().filter(|f| f.per_document),
-            &header_scope,
-            &|name| format!("{}[*].{name}", lines.name),
-            None,
-            &mut shared,
-            errors,
-        );
+        let shared_path = |name: &str| format!("{}[*].{name}", lines.name);
+        for field in lines.fields.fields.iter().filter(|f| f.per_document) {
+            record(field, self.eval(&field.eval, &header_scope, &mut None), &shared_path, &mut shared, errors);
+        }
         let shared_failed = errors.len() > shared_errors_at;
 
         let mut built = Vec::with_capacity(items.len());
         for (index, item) in items.into_iter().enumerate() {
             let path = |name: &str| format!("{}[{index}].{name}", lines.name);
             let mut scope = Scope { doc: doc.clone(), line: item, ..Scope::default() };
-            if let Some(filter) = &lines.filter {
-                match self.eval(filter, &scope, &mut None) {
-                    Ok(keep) if !keep.is_true() => continue,
-                    Ok(_) => {}
-                    Err(e) => {
-                        errors.push(FieldError { path: format!("{}[{index}] (filter)", lines.name), reason: describe(&e) });
-                        continue;
+            let mut precomputed = None;
+            let fast = lines.filtered_fields.as_ref().map(|expr| expr.eval(Value::from_object(scope.clone())));
+            match fast {
+                Some(Ok(list)) if list.kind() == ValueKind::Seq => precomputed = Some(list),
+                Some(Ok(_)) => continue,
+                // Failed: run the filter and the fields one by one below, to say which one failed.
+                Some(Err(_)) | None => {
+                    if let Some(filter) = &lines.filter {
+                        match self.eval(filter, &scope, &mut None) {
+                            Ok(keep) if !keep.is_true() => continue,
+                            Ok(_) => {}
+                            Err(e) => {
+                                errors.push(FieldError {
+                                    path: format!("{}[{index}] (filter)", lines.name),
+                                    reason: describe(&e),
+                                });
+                                continue;
+                            }
+                        }
                     }
                 }
             }
@@ -390,8 +464,8 @@ impl Mapper {
                 }
                 scope.calc = Value::from_pairs(calc);
             }
-            let mut out = Map::new();
-            self.eval_fields(lines.fields.iter(), &scope, &path, Some(&shared), &mut out, errors);
+            let mut out = Map::with_capacity(lines.fields.fields.len());
+            self.eval_group(&lines.fields, &scope, &path, Some(&shared), precomputed, &mut out, errors);
             if !shared_failed {
                 built.push(serde_json::Value::Object(out));
             }
@@ -419,7 +493,7 @@ impl Mapper {
                 Eval::Const(v) => Ok(v.clone()),
                 Eval::Expr(expr) => expr.eval(ctx.clone()),
                 Eval::Template(t) => self.env().get_template(t).and_then(|t| t.render(ctx.clone())).map(Value::from),
-                Eval::Path(..) => unreachable!("parameters never read documents"),
+                Eval::Path(..) | Eval::MapLookup { .. } => unreachable!("parameters never read documents"),
             }
             .map_err(|e| FieldError { path: format!("source.params.{name}"), reason: describe(&e) })?;
             if value.is_undefined() || value.is_none() {
