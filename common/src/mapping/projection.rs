@@ -183,7 +183,7 @@ mod tests {
         let value = projection.parse(text).unwrap();
         assert_eq!(
             value.to_string(),
-            r#"{"trade_no": "JY1", "meta": {"a": 1, "b": [2]}, "goods_list": [{"spec_no": "S1"}, {"spec_no": "Sé"}]}"#
+            "{'goods_list': [{'spec_no': 'S1'}, {'spec_no': 'Sé'}], 'meta': {'a': 1, 'b': [2]}, 'trade_no': 'JY1'}"
         );
         assert_eq!(Projection::everything().parse(text).unwrap().get_attr("shop").unwrap().as_str(), Some("x"));
     }
