@@ -82,7 +82,10 @@ fn load_scheme(name: &str) -> Result<Scheme, SchemeError> {
             return Ok(scheme);
         }
     }
-    let known: Vec<String> = bundled::SCHEMES.iter().map(|(file, _)| file.to_string()).collect();
+    let known: Vec<&str> = bundled::SCHEMES
+        .iter()
+        .map(|(file, _)| file.trim_start_matches("schemes/").trim_end_matches(".yaml"))
+        .collect();
     Err(SchemeError {
         file: name.to_owned(),
         diagnostics: vec![ferry_common::Diagnostic::error(

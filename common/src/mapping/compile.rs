@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use minijinja::value::Value;
-use minijinja::{AutoEscape, Environment, ErrorKind};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use super::functions::{self, CompiledValueMap, ValueMaps};
 use super::{describe, Compiled, Eval, FieldGroup, FieldProgram, Fused, LinesProgram, Mapper, Program, Projection, Root, Scope};
@@ -205,6 +205,9 @@ impl Mapper {
         let errors_before = sink.error_count();
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::None);
+        // A missing field, or a field of a missing object, is simply undefined: optional target
+        // fields are then left out, and required ones report that they are empty.
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
         functions::register(&mut env);
         env.add_global("vars", Value::from_pairs(resolve_variables(config, env_lookup, sink)));
         let maps = std::sync::Arc::new(compile_value_maps(config));

@@ -28,14 +28,35 @@ impl Diagnostic {
         Diagnostic { severity: Severity::Error, line, column, message }
     }
 
-    /// Converts a YAML or schema error from the parser, keeping its location.
-    pub(crate) fn from_yaml(error: &serde_saphyr::Error) -> Self {
+    /// Converts a YAML or schema error from the parser, keeping its location; `text` is the file,
+    /// quoted when the parser's message does not show the offending value.
+    pub(crate) fn from_yaml(error: &serde_saphyr::Error, text: &str) -> Self {
         let (line, column) = error.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
         let message = error.without_snippet().to_string();
         // The parser appends its own "at line L column C"; the prefix already says where.
         let message = match message.rfind(" at line ") {
             Some(cut) => message[..cut].to_owned(),
             None => message,
+        };
+        let message = match message.strip_prefix("invalid ") {
+            // The parser says only "invalid u32": show what it found there.
+            Some(kind) if !kind.contains(' ') => {
+                let found = text
+                    .lines()
+                    .nth(line.saturating_sub(1) as usize)
+                    .map(|l| l.chars().skip(column.saturating_sub(1) as usize).collect::<String>())
+                    .map(|rest| rest.split(" #").next().unwrap_or_default().trim().to_owned())
+                    .unwrap_or_default();
+                let expected = match kind {
+                    "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number",
+                    "i8" | "i16" | "i32" | "i64" => "an integer",
+                    "f32" | "f64" => "a number",
+                    "bool" => "true or false",
+                    other => other,
+                };
+                format!("expected {expected}, found `{found}`")
+            }
+            _ => message,
         };
         Diagnostic::error(line, column, message)
     }

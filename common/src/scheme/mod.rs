@@ -73,7 +73,7 @@ impl Scheme {
     pub fn load_str(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Scheme, SchemeError> {
         let config: SchemeConfig = serde_saphyr::from_str(text).map_err(|e| SchemeError {
             file: file.to_owned(),
-            diagnostics: vec![Diagnostic::from_yaml(&e)],
+            diagnostics: vec![Diagnostic::from_yaml(&e, text)],
         })?;
         let mut sink = Sink::default();
         let source_api = check_source(&config, &mut sink);

@@ -1,0 +1,6 @@
+//! Ferry's integration tests: one binary, one module per area.
+
+mod check;
+mod cli;
+mod golden;
+mod invariants;
