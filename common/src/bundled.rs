@@ -15,3 +15,55 @@ pub fn load_all() -> Result<Vec<Scheme>, SchemeError> {
         .map(|(name, text)| Scheme::load_str(name, text, &|key| std::env::var(key).ok()))
         .collect()
 }
+
+/// One line describing a loaded scheme, for start-up logs.
+pub fn describe(scheme: &Scheme) -> String {
+    format!(
+        "scheme {} ({}): {} {} via {:?} -> {} {}, windows of at most {}",
+        scheme.id(),
+        scheme.config.name,
+        scheme.source_api.connector,
+        scheme.source_api.api,
+        scheme.config.source.transport,
+        scheme.target_api.connector,
+        scheme.target_api.api,
+        scheme.config.source.window.max_span.value,
+    )
+}
+
+/// What a function binary does at start-up for now: load and check every bundled scheme, print one
+/// line per scheme (or every problem), and exit non-zero if any scheme is refused.
+pub fn check_at_startup(function: &str) -> std::process::ExitCode {
+    match load_all() {
+        Ok(schemes) => {
+            for scheme in &schemes {
+                println!("ferry-{function}: {}", describe(scheme));
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("ferry-{function}: a bundled scheme is invalid:\n{error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_scheme_loads_with_a_unique_id() {
+        let schemes = load_all().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(schemes.len(), SCHEMES.len());
+        let mut ids: Vec<&str> = schemes.iter().map(|s| s.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids, ["wdt-stockouts-to-yonyou", "wdt-trades-to-kingdee"]);
+        assert_eq!(
+            describe(&schemes[0]),
+            "scheme wdt-trades-to-kingdee (旺店通订单 → 金蝶云星辰销售订单): wdt wdt.trade.query via Qimen \
+             -> kingdee jdy/sal/sal_order_save, windows of at most 60m"
+        );
+    }
+}

@@ -2,8 +2,9 @@
 //! equivalent mapping (benches/wdt-trades-to-kingdee.jq) over the same corpus in the same run.
 //!
 //! `cargo bench -p ferry-tests --bench mapping` maps 100,000 generated orders, three rounds each,
-//! alternating Ferry and jq, and prints the medians and their ratio. Under `cargo test` (no `--bench`
-//! argument) it runs a small smoke round instead, checking that both sides map every order.
+//! alternating Ferry and jq, and prints the medians and their ratio. Under `cargo test --all-targets`
+//! (no `--bench` argument) it runs a small smoke round instead, and first checks that jq's bodies
+//! equal Ferry's field for field (numbers compared by value: jq has only floats).
 //! Options after `--`: `--orders N`, `--rounds N`.
 
 use std::fs::File;
@@ -106,6 +107,36 @@ fn run_jq(corpus: &Path) -> std::io::Result<(Duration, u64)> {
     Ok((start.elapsed(), lines))
 }
 
+/// The bodies Ferry and jq produce for the corpus must agree field for field.
+fn check_equivalent(scheme: &Scheme, corpus: &Path) -> std::io::Result<u64> {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/wdt-trades-to-kingdee.jq");
+    let output = Command::new("jq").arg("-c").arg("-f").arg(&program).arg(corpus).output()?;
+    assert!(output.status.success(), "jq failed: {}", String::from_utf8_lossy(&output.stderr));
+    let jq_bodies = String::from_utf8(output.stdout).expect("jq prints UTF-8");
+    let text = std::fs::read_to_string(corpus)?;
+    // Decimal strings and numbers compare by value.
+    fn normalize(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::String(s) => match s.parse::<f64>() {
+                Ok(n) => serde_json::json!(n),
+                Err(_) => value.clone(),
+            },
+            serde_json::Value::Array(items) => items.iter().map(normalize).collect(),
+            serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), normalize(v))).collect(),
+            other => other.clone(),
+        }
+    }
+    let mut compared = 0;
+    for (index, (line, jq_line)) in text.lines().zip(jq_bodies.lines()).enumerate() {
+        let ours = scheme.mapper.map(&scheme.mapper.parse(line).expect("JSON")).expect("maps");
+        let theirs: serde_json::Value = serde_json::from_str(jq_line).expect("jq prints JSON");
+        assert_eq!(normalize(&ours), normalize(&theirs), "order {index}: ferry and jq disagree");
+        compared += 1;
+    }
+    assert_eq!(compared, text.lines().count() as u64, "jq printed a body per order");
+    Ok(compared)
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -141,6 +172,12 @@ fn main() -> std::io::Result<()> {
         lines as f64 / orders.min(10_000) as f64,
         path.display()
     );
+
+    if !bench {
+        let compared = check_equivalent(&scheme, &path)?;
+        println!("ferry and jq agree on all {compared} bodies");
+        println!("(a smoke round in a test build: the figures below are not the benchmark)");
+    }
 
     let mut ferry_rates = Vec::new();
     let mut jq_rates = Vec::new();

@@ -10,6 +10,8 @@
 pub mod functions;
 mod compile;
 mod projection;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::sync::Arc;
