@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use ferry_common::{bundled, Scheme, SchemeError};
+use ferry_common::{Scheme, SchemeError, bundled};
 
 /// Ferry keeps Chinese SaaS ERPs in sync: WDT → Kingdee and Yonyou.
 #[derive(Debug, Parser)]
@@ -58,11 +58,17 @@ where
     };
     let result = match cli.command {
         Command::Check { files } => check(&files, out, err),
-        Command::Preview { scheme, file, compact } => load_scheme(&scheme)
+        Command::Preview {
+            scheme,
+            file,
+            compact,
+        } => load_scheme(&scheme)
             .map_err(|e| {
                 let _ = writeln!(err, "{e}");
             })
-            .map_or(Ok(1), |scheme| preview::run(&scheme, &file, compact, out, err)),
+            .map_or(Ok(1), |scheme| {
+                preview::run(&scheme, &file, compact, out, err)
+            }),
     };
     result.unwrap_or_else(|e| {
         let _ = writeln!(err, "ferry: {e}");
@@ -84,14 +90,20 @@ fn load_scheme(name: &str) -> Result<Scheme, SchemeError> {
     }
     let known: Vec<&str> = bundled::SCHEMES
         .iter()
-        .map(|(file, _)| file.trim_start_matches("schemes/").trim_end_matches(".yaml"))
+        .map(|(file, _)| {
+            file.trim_start_matches("schemes/")
+                .trim_end_matches(".yaml")
+        })
         .collect();
     Err(SchemeError {
         file: name.to_owned(),
         diagnostics: vec![ferry_common::Diagnostic::error(
             0,
             0,
-            format!("no such file, and no bundled scheme has this id (bundled: {})", known.join(", ")),
+            format!(
+                "no such file, and no bundled scheme has this id (bundled: {})",
+                known.join(", ")
+            ),
         )],
     })
 }

@@ -4,8 +4,14 @@ use crate::scheme::{Scheme, SchemeError};
 
 /// (file name, YAML text) of every bundled scheme, from the repository's `schemes/` folder.
 pub const SCHEMES: &[(&str, &str)] = &[
-    ("schemes/wdt-trades-to-kingdee.yaml", include_str!("../../schemes/wdt-trades-to-kingdee.yaml")),
-    ("schemes/wdt-stockouts-to-yonyou.yaml", include_str!("../../schemes/wdt-stockouts-to-yonyou.yaml")),
+    (
+        "schemes/wdt-trades-to-kingdee.yaml",
+        include_str!("../../schemes/wdt-trades-to-kingdee.yaml"),
+    ),
+    (
+        "schemes/wdt-stockouts-to-yonyou.yaml",
+        include_str!("../../schemes/wdt-stockouts-to-yonyou.yaml"),
+    ),
 ];
 
 /// Loads and checks every bundled scheme, reading `env` variables from the process environment.

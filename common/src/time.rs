@@ -11,7 +11,8 @@ pub const SOURCE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 pub fn parse_source_datetime(text: &str) -> Result<DateTime, String> {
     let text = text.trim();
     let parsed = if text.len() == 10 {
-        jiff::fmt::strtime::parse("%Y-%m-%d", text).and_then(|t| t.to_date().map(|d| d.at(0, 0, 0, 0)))
+        jiff::fmt::strtime::parse("%Y-%m-%d", text)
+            .and_then(|t| t.to_date().map(|d| d.at(0, 0, 0, 0)))
     } else {
         jiff::fmt::strtime::parse(SOURCE_FORMAT, text).and_then(|t| t.to_datetime())
     };
@@ -44,15 +45,27 @@ mod tests {
         let d = parse_source_datetime("2024-03-01").unwrap();
         assert_eq!(d.to_string(), "2024-03-01T00:00:00");
         let err = parse_source_datetime("2024-13-01 00:00:00").unwrap_err();
-        assert_eq!(err, "'2024-13-01 00:00:00' is not a time of the form YYYY-MM-DD HH:MM:SS");
+        assert_eq!(
+            err,
+            "'2024-13-01 00:00:00' is not a time of the form YYYY-MM-DD HH:MM:SS"
+        );
         assert!(parse_source_datetime("yesterday").is_err());
     }
 
     #[test]
     fn parses_friendly_durations() {
-        assert_eq!(parse_duration("60m").unwrap(), SignedDuration::from_mins(60));
-        assert_eq!(parse_duration("30d").unwrap(), SignedDuration::from_hours(720));
-        assert_eq!(parse_duration("1h 30m").unwrap(), SignedDuration::from_mins(90));
+        assert_eq!(
+            parse_duration("60m").unwrap(),
+            SignedDuration::from_mins(60)
+        );
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            SignedDuration::from_hours(720)
+        );
+        assert_eq!(
+            parse_duration("1h 30m").unwrap(),
+            SignedDuration::from_mins(90)
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-5m").is_err());
     }

@@ -2,7 +2,7 @@
 //! content. Document `i` depends only on (seed, i), so any size from 10 to 1,000,000 can be generated
 //! in any order. Numbers come as WDT sends them: mostly strings ("12.5000"), sometimes JSON numbers.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// Shops: (shop_no, shop_name, platform_id). The seed schemes map every one of them.
 pub const SHOPS: &[(&str, &str, i64)] = &[
@@ -14,7 +14,11 @@ pub const SHOPS: &[(&str, &str, i64)] = &[
 ];
 
 /// Warehouses: (warehouse_no, warehouse_name).
-pub const WAREHOUSES: &[(&str, &str)] = &[("WH-BJ01", "北京顺义仓"), ("WH-SH01", "上海青浦仓"), ("WH-GZ01", "广州白云仓")];
+pub const WAREHOUSES: &[(&str, &str)] = &[
+    ("WH-BJ01", "北京顺义仓"),
+    ("WH-SH01", "上海青浦仓"),
+    ("WH-GZ01", "广州白云仓"),
+];
 
 /// Goods: (goods_no, goods_name, spec_name, unit, price in fen).
 const GOODS: &[(&str, &str, &str, &str, i64)] = &[
@@ -32,8 +36,13 @@ const GOODS: &[(&str, &str, &str, &str, i64)] = &[
     ("G1012", "蚕丝被", "200*230cm", "件", 89900),
 ];
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡"];
-const GIVEN: &[&str] = &["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛"];
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+    "涛",
+];
 const PLACES: &[(&str, &str, &str)] = &[
     ("北京", "北京市", "朝阳区"),
     ("上海", "上海市", "浦东新区"),
@@ -43,8 +52,24 @@ const PLACES: &[(&str, &str, &str)] = &[
     ("江苏省", "南京市", "鼓楼区"),
     ("湖北省", "武汉市", "洪山区"),
 ];
-const STREETS: &[&str] = &["建国路", "人民路", "解放大道", "中山路", "文一西路", "天府大道", "长江路"];
-const MESSAGES: &[&str] = &["", "", "", "请尽快发货", "送人的,不要放发票", "周末送货", "包装结实一点,谢谢"];
+const STREETS: &[&str] = &[
+    "建国路",
+    "人民路",
+    "解放大道",
+    "中山路",
+    "文一西路",
+    "天府大道",
+    "长江路",
+];
+const MESSAGES: &[&str] = &[
+    "",
+    "",
+    "",
+    "请尽快发货",
+    "送人的,不要放发票",
+    "周末送货",
+    "包装结实一点,谢谢",
+];
 const LOGISTICS: &[&str] = &["顺丰速运", "中通快递", "圆通速递", "京东物流", "韵达快递"];
 
 /// Makes the data set: the same seed always gives the same documents.
@@ -63,7 +88,9 @@ fn money(fen: i64) -> String {
 /// Sends a number the way WDT sometimes does: as a JSON number instead of a string.
 fn number_or_string(rng: &mut fastrand::Rng, text: String) -> Value {
     if rng.u8(0..10) == 0 {
-        text.parse::<f64>().map(Value::from).unwrap_or(Value::String(text))
+        text.parse::<f64>()
+            .map(Value::from)
+            .unwrap_or(Value::String(text))
     } else {
         Value::String(text)
     }
@@ -72,18 +99,26 @@ fn number_or_string(rng: &mut fastrand::Rng, text: String) -> Value {
 impl Generator {
     /// A generator for `seed`, with documents from 2026-11-01 on.
     pub fn new(seed: u64) -> Self {
-        Generator { seed, base: jiff::civil::date(2026, 11, 1).at(0, 0, 0, 0) }
+        Generator {
+            seed,
+            base: jiff::civil::date(2026, 11, 1).at(0, 0, 0, 0),
+        }
     }
 
     fn rng(&self, kind: u64, index: u64) -> fastrand::Rng {
         // SplitMix-style mixing so neighbouring indexes give unrelated streams.
-        let mut z = self.seed ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let mut z = self.seed
+            ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ index.wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 30)).wrapping_mul(0x94D0_49BB_1331_11EB);
         fastrand::Rng::with_seed(z ^ (z >> 31))
     }
 
     fn time(&self, seconds: i64) -> String {
-        let t = self.base.checked_add(jiff::SignedDuration::from_secs(seconds)).expect("time in range");
+        let t = self
+            .base
+            .checked_add(jiff::SignedDuration::from_secs(seconds))
+            .expect("time in range");
         jiff::fmt::strtime::format("%Y-%m-%d %H:%M:%S", t).expect("valid format")
     }
 
@@ -104,11 +139,29 @@ impl Generator {
         let trade_id = 100_000 + index;
         let created_at = (index as i64 * 7) % (30 * 86_400) + rng.i64(0..600);
         let modified_at = created_at + rng.i64(0..7200);
-        let src_tid = format!("{}{:012}", 3_000_000 + platform_id * 1000, index * 7919 % 1_000_000_000_000);
-        let trade_no = format!("JY{}{:06}", &self.time(created_at)[..10].replace('-', ""), index % 1_000_000);
-        let name = format!("{}{}", SURNAMES[rng.usize(0..SURNAMES.len())], GIVEN[rng.usize(0..GIVEN.len())]);
+        let src_tid = format!(
+            "{}{:012}",
+            3_000_000 + platform_id * 1000,
+            index * 7919 % 1_000_000_000_000
+        );
+        let trade_no = format!(
+            "JY{}{:06}",
+            &self.time(created_at)[..10].replace('-', ""),
+            index % 1_000_000
+        );
+        let name = format!(
+            "{}{}",
+            SURNAMES[rng.usize(0..SURNAMES.len())],
+            GIVEN[rng.usize(0..GIVEN.len())]
+        );
         let (province, city, district) = PLACES[rng.usize(0..PLACES.len())];
-        let address = format!("{}{}号{}栋{}室", STREETS[rng.usize(0..STREETS.len())], rng.u32(1..999), rng.u32(1..30), rng.u32(101..2999));
+        let address = format!(
+            "{}{}号{}栋{}室",
+            STREETS[rng.usize(0..STREETS.len())],
+            rng.u32(1..999),
+            rng.u32(1..30),
+            rng.u32(101..2999)
+        );
         let line_count = Self::lines_count(&mut rng, index);
         // Refund a line of one multi-line order in twenty (a one-line order refunded whole is not sold).
         let refunded = line_count > 1 && rng.u8(0..20) == 0;
@@ -118,8 +171,16 @@ impl Generator {
         for n in 0..line_count {
             let (goods_no, goods_name, spec_name, unit, price) = GOODS[rng.usize(0..GOODS.len())];
             let gift = n > 0 && rng.u8(0..8) == 0;
-            let qty = if line_count == 300 { rng.i64(10..200) } else { rng.i64(1..4) };
-            let discount = if gift { price * qty } else { price * qty * rng.i64(0..15) / 100 };
+            let qty = if line_count == 300 {
+                rng.i64(10..200)
+            } else {
+                rng.i64(1..4)
+            };
+            let discount = if gift {
+                price * qty
+            } else {
+                price * qty * rng.i64(0..15) / 100
+            };
             let share_amount = price * qty - discount;
             goods_amount += price * qty;
             if suite_left == 0 && rng.u8(0..10) == 0 {
@@ -170,15 +231,27 @@ impl Generator {
             ("refund_status", json!(if refunded { "1" } else { "0" })),
             ("trade_time", json!(self.time(created_at))),
             ("customer_name", json!(name)),
-            ("buyer_nick", json!(format!("{}***{}", &name[..3], rng.u32(10..99)))),
+            (
+                "buyer_nick",
+                json!(format!("{}***{}", &name[..3], rng.u32(10..99))),
+            ),
             ("receiver_name", json!(name)),
             ("receiver_province", json!(province)),
             ("receiver_city", json!(city)),
             ("receiver_district", json!(district)),
             ("receiver_address", json!(address)),
-            ("receiver_mobile", json!(format!("1{}****{:04}", rng.u32(30..99), rng.u32(0..9999)))),
-            ("logistics_name", json!(LOGISTICS[rng.usize(0..LOGISTICS.len())])),
-            ("buyer_message", json!(MESSAGES[rng.usize(0..MESSAGES.len())])),
+            (
+                "receiver_mobile",
+                json!(format!("1{}****{:04}", rng.u32(30..99), rng.u32(0..9999))),
+            ),
+            (
+                "logistics_name",
+                json!(LOGISTICS[rng.usize(0..LOGISTICS.len())]),
+            ),
+            (
+                "buyer_message",
+                json!(MESSAGES[rng.usize(0..MESSAGES.len())]),
+            ),
             ("goods_type_count", json!(line_count.to_string())),
             ("goods_count", json!(format!("{}.0000", line_count))),
             ("goods_amount", json!(money(goods_amount))),

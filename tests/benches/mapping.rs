@@ -23,7 +23,10 @@ const SEED: u64 = 42;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Writes (once) the corpus of `orders` generated orders, one JSON document per line.
@@ -69,10 +72,16 @@ fn breakdown(scheme: &Scheme, corpus: &Path) -> std::io::Result<[f64; 3]> {
     let text = std::fs::read_to_string(corpus)?;
     let lines: Vec<&str> = text.lines().collect();
     let start = Instant::now();
-    let docs: Vec<_> = lines.iter().map(|l| scheme.mapper.parse(l).expect("JSON")).collect();
+    let docs: Vec<_> = lines
+        .iter()
+        .map(|l| scheme.mapper.parse(l).expect("JSON"))
+        .collect();
     let parse = start.elapsed();
     let start = Instant::now();
-    let bodies: Vec<_> = docs.iter().map(|d| scheme.mapper.map(d).expect("maps")).collect();
+    let bodies: Vec<_> = docs
+        .iter()
+        .map(|d| scheme.mapper.map(d).expect("maps"))
+        .collect();
     let map = start.elapsed();
     let start = Instant::now();
     let mut out = Vec::with_capacity(text.len());
@@ -110,8 +119,17 @@ fn run_jq(corpus: &Path) -> std::io::Result<(Duration, u64)> {
 /// The bodies Ferry and jq produce for the corpus must agree field for field.
 fn check_equivalent(scheme: &Scheme, corpus: &Path) -> std::io::Result<u64> {
     let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/wdt-trades-to-kingdee.jq");
-    let output = Command::new("jq").arg("-c").arg("-f").arg(&program).arg(corpus).output()?;
-    assert!(output.status.success(), "jq failed: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new("jq")
+        .arg("-c")
+        .arg("-f")
+        .arg(&program)
+        .arg(corpus)
+        .output()?;
+    assert!(
+        output.status.success(),
+        "jq failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let jq_bodies = String::from_utf8(output.stdout).expect("jq prints UTF-8");
     let text = std::fs::read_to_string(corpus)?;
     // Decimal strings and numbers compare by value.
@@ -122,18 +140,31 @@ fn check_equivalent(scheme: &Scheme, corpus: &Path) -> std::io::Result<u64> {
                 Err(_) => value.clone(),
             },
             serde_json::Value::Array(items) => items.iter().map(normalize).collect(),
-            serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), normalize(v))).collect(),
+            serde_json::Value::Object(map) => {
+                map.iter().map(|(k, v)| (k.clone(), normalize(v))).collect()
+            }
             other => other.clone(),
         }
     }
     let mut compared = 0;
     for (index, (line, jq_line)) in text.lines().zip(jq_bodies.lines()).enumerate() {
-        let ours = scheme.mapper.map(&scheme.mapper.parse(line).expect("JSON")).expect("maps");
+        let ours = scheme
+            .mapper
+            .map(&scheme.mapper.parse(line).expect("JSON"))
+            .expect("maps");
         let theirs: serde_json::Value = serde_json::from_str(jq_line).expect("jq prints JSON");
-        assert_eq!(normalize(&ours), normalize(&theirs), "order {index}: ferry and jq disagree");
+        assert_eq!(
+            normalize(&ours),
+            normalize(&theirs),
+            "order {index}: ferry and jq disagree"
+        );
         compared += 1;
     }
-    assert_eq!(compared, text.lines().count() as u64, "jq printed a body per order");
+    assert_eq!(
+        compared,
+        text.lines().count() as u64,
+        "jq printed a body per order"
+    );
     Ok(compared)
 }
 
@@ -162,7 +193,9 @@ fn main() -> std::io::Result<()> {
         let mut total = 0;
         let generator = Generator::new(SEED);
         for i in 0..orders.min(10_000) {
-            total += generator.order(i)["goods_list"].as_array().map_or(0, |l| l.len() as u64);
+            total += generator.order(i)["goods_list"]
+                .as_array()
+                .map_or(0, |l| l.len() as u64);
         }
         total
     };
@@ -185,19 +218,30 @@ fn main() -> std::io::Result<()> {
         let (elapsed, mapped) = run_ferry(&scheme, &path)?;
         assert_eq!(mapped, orders, "ferry mapped every order");
         let rate = orders as f64 / elapsed.as_secs_f64();
-        println!("round {round}: ferry {:>9.0} orders/s ({:.2} s)", rate, elapsed.as_secs_f64());
+        println!(
+            "round {round}: ferry {:>9.0} orders/s ({:.2} s)",
+            rate,
+            elapsed.as_secs_f64()
+        );
         ferry_rates.push(rate);
 
         let (elapsed, printed) = run_jq(&path)?;
         assert_eq!(printed, orders, "jq mapped every order");
         let rate = orders as f64 / elapsed.as_secs_f64();
-        println!("round {round}: jq    {:>9.0} orders/s ({:.2} s)", rate, elapsed.as_secs_f64());
+        println!(
+            "round {round}: jq    {:>9.0} orders/s ({:.2} s)",
+            rate,
+            elapsed.as_secs_f64()
+        );
         jq_rates.push(rate);
     }
     let [parse, map, serialize] = breakdown(&scheme, &path)?;
     println!("ferry per order: parse {parse:.1} µs, map {map:.1} µs, serialize {serialize:.1} µs");
     let ferry = median(ferry_rates);
     let jq = median(jq_rates);
-    println!("median: ferry {ferry:.0} orders/s, jq {jq:.0} orders/s, ratio {:.2}x (target 3x, goal 5x)", ferry / jq);
+    println!(
+        "median: ferry {ferry:.0} orders/s, jq {jq:.0} orders/s, ratio {:.2}x (target 3x, goal 5x)",
+        ferry / jq
+    );
     Ok(())
 }

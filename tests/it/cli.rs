@@ -4,7 +4,11 @@ use ferry_tests::ferry;
 
 #[test]
 fn check_passes_both_bundled_schemes() {
-    let out = ferry(&["check", "schemes/wdt-trades-to-kingdee.yaml", "schemes/wdt-stockouts-to-yonyou.yaml"]);
+    let out = ferry(&[
+        "check",
+        "schemes/wdt-trades-to-kingdee.yaml",
+        "schemes/wdt-stockouts-to-yonyou.yaml",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, "");
     assert!(out.stdout.contains("wdt-trades-to-kingdee.yaml: ok (wdt-trades-to-kingdee: wdt wdt.trade.query → kingdee jdy/sal/sal_order_save)"));
@@ -21,7 +25,12 @@ fn check_fails_on_a_broken_copy_and_on_a_duplicate_id() {
     std::fs::write(&broken, text.replace("billdate:", "bill_date:")).unwrap();
     let copy = dir.join("copy.yaml");
     std::fs::write(&copy, &text).unwrap();
-    let out = ferry(&["check", broken.to_str().unwrap(), good.to_str().unwrap(), copy.to_str().unwrap()]);
+    let out = ferry(&[
+        "check",
+        broken.to_str().unwrap(),
+        good.to_str().unwrap(),
+        copy.to_str().unwrap(),
+    ]);
     assert_eq!(out.code, 1);
     let broken_name = broken.display().to_string();
     assert!(
@@ -34,17 +43,32 @@ fn check_fails_on_a_broken_copy_and_on_a_duplicate_id() {
     assert!(out.stderr.contains(&format!(
         "{broken_name}:70:5: target field billdate is required by jdy/sal/sal_order_save but not mapped"
     )));
-    assert!(out.stderr.contains(&format!("{}:4:5: id 'wdt-trades-to-kingdee' is already used by", copy.display())));
-    assert!(out.stderr.ends_with("2 of 3 scheme files have errors\n"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!(
+        "{}:4:5: id 'wdt-trades-to-kingdee' is already used by",
+        copy.display()
+    )));
+    assert!(
+        out.stderr.ends_with("2 of 3 scheme files have errors\n"),
+        "{}",
+        out.stderr
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn preview_prints_the_exact_body_of_one_document() {
-    let out = ferry(&["preview", "wdt-stockouts-to-yonyou", "samples/wdt-stockout.json"]);
+    let out = ferry(&[
+        "preview",
+        "wdt-stockouts-to-yonyou",
+        "samples/wdt-stockout.json",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let body: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert!(out.stdout.starts_with("{\n  \"data\": {\n    \"resubmitCheckKey\""), "pretty, envelope first");
+    assert!(
+        out.stdout
+            .starts_with("{\n  \"data\": {\n    \"resubmitCheckKey\""),
+        "pretty, envelope first"
+    );
     assert_eq!(body["data"]["payMoney"], "489.90");
     assert_eq!(body["data"]["orderDetails"].as_array().unwrap().len(), 4);
 }
@@ -62,13 +86,27 @@ fn preview_of_json_lines_reports_bad_documents_by_line_and_key_and_maps_the_rest
     unmapped["shop_no"] = "taobao-xyz".into();
     let mut second = sample.clone();
     second["trade_no"] = "JY20261115000999".into();
-    let lines = [sample.to_string(), "{\"trade_id\": \"5\", \"trade_no\": ".to_owned(), unmapped.to_string(), String::new(), second.to_string()];
+    let lines = [
+        sample.to_string(),
+        "{\"trade_id\": \"5\", \"trade_no\": ".to_owned(),
+        unmapped.to_string(),
+        String::new(),
+        second.to_string(),
+    ];
     let file = dir.join("export.jsonl");
     std::fs::write(&file, lines.join("\n")).unwrap();
 
-    let out = ferry(&["preview", "schemes/wdt-trades-to-kingdee.yaml", file.to_str().unwrap()]);
+    let out = ferry(&[
+        "preview",
+        "schemes/wdt-trades-to-kingdee.yaml",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(out.code, 1);
-    let bodies: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let bodies: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(bodies.len(), 2, "one compact body per good line");
     assert_eq!(bodies[0]["billno"], "JY20261115000318");
     assert_eq!(bodies[1]["billno"], "JY20261115000999");
@@ -118,5 +156,9 @@ fn preview_refuses_an_unknown_scheme_with_the_bundled_ids() {
 fn usage_errors_exit_with_status_2() {
     let out = ferry(&["preview"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("Usage: ferry preview"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Usage: ferry preview"),
+        "{}",
+        out.stderr
+    );
 }

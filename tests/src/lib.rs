@@ -7,7 +7,10 @@ use ferry_common::Scheme;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
 }
 
 /// A file under `tests/golden/`.
@@ -19,7 +22,8 @@ pub fn golden(path: &str) -> PathBuf {
 pub fn scheme(stem: &str) -> Scheme {
     let path = workspace().join("schemes").join(format!("{stem}.yaml"));
     let text = std::fs::read_to_string(&path).expect("bundled scheme exists");
-    Scheme::load_str(&format!("schemes/{stem}.yaml"), &text, &|_| None).unwrap_or_else(|e| panic!("{e}"))
+    Scheme::load_str(&format!("schemes/{stem}.yaml"), &text, &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Loads scheme text (a broken copy, say) named `file`, with every `env` variable unset.
@@ -45,19 +49,30 @@ pub fn ferry(args: &[&str]) -> Output {
     let mut argv = vec!["ferry".to_owned()];
     argv.extend(args.iter().map(|a| {
         let path = workspace().join(a);
-        if !a.starts_with('-') && path.exists() { path.display().to_string() } else { (*a).to_owned() }
+        if !a.starts_with('-') && path.exists() {
+            path.display().to_string()
+        } else {
+            (*a).to_owned()
+        }
     }));
     let code = ferry_cli::run(argv, &mut stdout, &mut stderr);
     Output {
         code,
         stdout: String::from_utf8(stdout).expect("utf-8"),
-        stderr: String::from_utf8(stderr).expect("utf-8").replace(&format!("{}/", workspace().display()), ""),
+        stderr: String::from_utf8(stderr)
+            .expect("utf-8")
+            .replace(&format!("{}/", workspace().display()), ""),
     }
 }
 
 /// Every difference between two JSON values, one line per differing path.
 pub fn json_diff(expected: &serde_json::Value, actual: &serde_json::Value) -> Vec<String> {
-    fn walk(path: &str, expected: &serde_json::Value, actual: &serde_json::Value, out: &mut Vec<String>) {
+    fn walk(
+        path: &str,
+        expected: &serde_json::Value,
+        actual: &serde_json::Value,
+        out: &mut Vec<String>,
+    ) {
         use serde_json::Value::{Array, Object};
         match (expected, actual) {
             (Object(e), Object(a)) => {

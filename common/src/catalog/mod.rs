@@ -77,7 +77,9 @@ impl ApiCatalog {
 
     /// Whether `path` names an array of objects.
     pub fn is_array(&self, path: &str) -> bool {
-        self.fields.get(path).is_some_and(|f| f.kind == FieldType::Array)
+        self.fields
+            .get(path)
+            .is_some_and(|f| f.kind == FieldType::Array)
     }
 
     /// Whether the API requires `path`.
@@ -88,9 +90,18 @@ impl ApiCatalog {
 
 const FILES: &[(&str, &str)] = &[
     ("wdt.trade.query.yaml", include_str!("wdt.trade.query.yaml")),
-    ("wdt.stockout.order.query.trade.yaml", include_str!("wdt.stockout.order.query.trade.yaml")),
-    ("kingdee.sal_order_save.yaml", include_str!("kingdee.sal_order_save.yaml")),
-    ("yonyou.singleSave.yaml", include_str!("yonyou.singleSave.yaml")),
+    (
+        "wdt.stockout.order.query.trade.yaml",
+        include_str!("wdt.stockout.order.query.trade.yaml"),
+    ),
+    (
+        "kingdee.sal_order_save.yaml",
+        include_str!("kingdee.sal_order_save.yaml"),
+    ),
+    (
+        "yonyou.singleSave.yaml",
+        include_str!("yonyou.singleSave.yaml"),
+    ),
 ];
 
 /// Every API Ferry knows.
@@ -109,12 +120,18 @@ pub fn all() -> &'static [ApiCatalog] {
 
 /// The catalog of `api` on `connector`, if Ferry knows it.
 pub fn find(connector: &str, api: &str) -> Option<&'static ApiCatalog> {
-    all().iter().find(|c| c.connector == connector && c.api == api)
+    all()
+        .iter()
+        .find(|c| c.connector == connector && c.api == api)
 }
 
 /// The APIs known for a connector, for "did you mean" messages.
 pub fn apis_of(connector: &str) -> Vec<&'static str> {
-    all().iter().filter(|c| c.connector == connector).map(|c| c.api.as_str()).collect()
+    all()
+        .iter()
+        .filter(|c| c.connector == connector)
+        .map(|c| c.api.as_str())
+        .collect()
 }
 
 #[cfg(test)]
@@ -135,7 +152,10 @@ mod tests {
         assert_eq!(yonyou.envelope.as_deref(), Some("data"));
         assert!(yonyou.requires("orderDetails.orderDetailPrices!natSum"));
         for required in &yonyou.required {
-            assert!(yonyou.has_field(required), "required {required} is not a listed field");
+            assert!(
+                yonyou.has_field(required),
+                "required {required} is not a listed field"
+            );
         }
         let kingdee = find("kingdee", "jdy/sal/sal_order_save").unwrap();
         assert!(kingdee.requires("billdate"));

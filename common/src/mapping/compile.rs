@@ -9,16 +9,24 @@ use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use super::functions::{self, CompiledValueMap, ValueMaps};
-use super::{describe, Compiled, Eval, FieldGroup, FieldProgram, Fused, LinesProgram, Mapper, Program, Projection, Root, Scope};
+use super::{
+    Compiled, Eval, FieldGroup, FieldProgram, Fused, LinesProgram, Mapper, Program, Projection,
+    Root, Scope, describe,
+};
 use crate::catalog::ApiCatalog;
 use crate::scheme::config::{ConfiguredValue, Scalar, SchemeConfig, Spanned};
-use crate::scheme::{is_identifier, Sink};
+use crate::scheme::{Sink, is_identifier};
 
 /// Reads an environment variable (the process environment, or a map in tests).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The variables a source request parameter may read.
-const PARAM_VARIABLES: &[&str] = &["LAST_SYNC_TIME", "CURRENT_TIME", "PAGINATION_PAGE_SIZE", "PAGINATION_START_PAGE"];
+const PARAM_VARIABLES: &[&str] = &[
+    "LAST_SYNC_TIME",
+    "CURRENT_TIME",
+    "PAGINATION_PAGE_SIZE",
+    "PAGINATION_START_PAGE",
+];
 
 /// MiniJinja's own global functions that make sense in a mapping.
 const BUILTIN_FUNCTIONS: &[&str] = &["range", "dict", "namespace"];
@@ -74,8 +82,11 @@ fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
 }
 
+/// A field path: where it starts and the names after the dot.
+type FieldPath = (Root, Box<[String]>);
+
 /// `doc.a.b` → (Doc, [a, b]) when the expression is nothing but a field path.
-fn plain_path(expr: &str) -> Option<(Root, Box<[String]>)> {
+fn plain_path(expr: &str) -> Option<FieldPath> {
     let mut segments = expr.split('.');
     let root = match segments.next()? {
         "doc" => Root::Doc,
@@ -84,11 +95,12 @@ fn plain_path(expr: &str) -> Option<(Root, Box<[String]>)> {
         _ => return None,
     };
     let rest: Vec<String> = segments.map(str::to_owned).collect();
-    (!rest.is_empty() && rest.iter().all(|s| is_identifier(s))).then(|| (root, rest.into_boxed_slice()))
+    (!rest.is_empty() && rest.iter().all(|s| is_identifier(s)))
+        .then(|| (root, rest.into_boxed_slice()))
 }
 
 /// `maps.NAME(doc.a.b)` → (NAME, the path) when the expression is nothing but a look-up of a field.
-fn map_lookup(expr: &str) -> Option<(&str, (Root, Box<[String]>))> {
+fn map_lookup(expr: &str) -> Option<(&str, FieldPath)> {
     let call = expr.strip_prefix("maps.")?.strip_suffix(')')?;
     let (map, argument) = call.split_once('(')?;
     (is_identifier(map)).then_some(())?;
@@ -105,7 +117,14 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     /// Checks the names an expression reads; reports unknown ones at `pos`.
-    fn check_reads(&self, names: &HashSet<String>, place: Place<'_>, label: &str, pos: (u64, u64), sink: &mut Sink) -> Reads {
+    fn check_reads(
+        &self,
+        names: &HashSet<String>,
+        place: Place<'_>,
+        label: &str,
+        pos: (u64, u64),
+        sink: &mut Sink,
+    ) -> Reads {
         let mut reads = Reads::default();
         let mut names: Vec<&String> = names.iter().collect();
         names.sort();
@@ -131,20 +150,36 @@ impl Checker<'_> {
                 }
                 ("doc", _) => {
                     reads.document = true;
-                    self.projection.borrow_mut().keep(&first.into_iter().collect::<Vec<_>>());
+                    self.projection
+                        .borrow_mut()
+                        .keep(&first.into_iter().collect::<Vec<_>>());
                     if let (Some(field), Some(api)) = (first, self.source_api)
                         && !api.has_field(field)
                     {
-                        problem = Some(format!("unknown source field doc.{field}: {} has no field '{field}'", api.api));
+                        problem = Some(format!(
+                            "unknown source field doc.{field}: {} has no field '{field}'",
+                            api.api
+                        ));
                     }
                 }
-                ("line", Place::Filter { from } | Place::Calc { from, .. } | Place::LineField { from, .. }) => {
+                (
+                    "line",
+                    Place::Filter { from }
+                    | Place::Calc { from, .. }
+                    | Place::LineField { from, .. },
+                ) => {
                     reads.line_or_calc = true;
-                    self.projection.borrow_mut().keep_shallow(&[from]).keep(&first.into_iter().collect::<Vec<_>>());
+                    self.projection
+                        .borrow_mut()
+                        .keep_shallow(&[from])
+                        .keep(&first.into_iter().collect::<Vec<_>>());
                     if let (Some(field), Some(api)) = (first, self.source_api) {
                         let path = format!("{from}.{field}");
                         if !api.has_field(&path) {
-                            problem = Some(format!("unknown source field line.{field}: {} has no field '{path}'", api.api));
+                            problem = Some(format!(
+                                "unknown source field line.{field}: {} has no field '{path}'",
+                                api.api
+                            ));
                         }
                     }
                 }
@@ -152,15 +187,21 @@ impl Checker<'_> {
                     reads.line_or_calc = true;
                     if let Some(calc) = first.filter(|c| !calcs.iter().any(|k| k == c)) {
                         problem = Some(match place {
-                            Place::Calc { .. } => format!("calc.{calc} is not defined before this calc"),
+                            Place::Calc { .. } => {
+                                format!("calc.{calc} is not defined before this calc")
+                            }
                             _ => format!("unknown calc.{calc}"),
                         });
                     }
                 }
                 ("maps", _) => {
                     if let Some(map) = first.filter(|m| !self.config.value_maps.contains_key(*m)) {
-                        let known: Vec<&str> = self.config.value_maps.keys().map(String::as_str).collect();
-                        problem = Some(format!("unknown value map maps.{map}; defined: {}", known.join(", ")));
+                        let known: Vec<&str> =
+                            self.config.value_maps.keys().map(String::as_str).collect();
+                        problem = Some(format!(
+                            "unknown value map maps.{map}; defined: {}",
+                            known.join(", ")
+                        ));
                     }
                 }
                 ("lines", Place::Header) => {
@@ -169,8 +210,13 @@ impl Checker<'_> {
                         problem = Some(format!("lines.{array} is not a line array of this target"));
                     }
                 }
-                (root, _) if rest.is_none() && (functions::FUNCTION_NAMES.contains(&root) || BUILTIN_FUNCTIONS.contains(&root)) => {}
-                ("line" | "calc", _) => problem = Some(format!("'{root}' is only available in line fields")),
+                (root, _)
+                    if rest.is_none()
+                        && (functions::FUNCTION_NAMES.contains(&root)
+                            || BUILTIN_FUNCTIONS.contains(&root)) => {}
+                ("line" | "calc", _) => {
+                    problem = Some(format!("'{root}' is only available in line fields"))
+                }
                 ("lines", _) => problem = Some("'lines' is only available in header fields".into()),
                 _ => {
                     problem = Some(format!(
@@ -209,7 +255,10 @@ impl Mapper {
         // fields are then left out, and required ones report that they are empty.
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         functions::register(&mut env);
-        env.add_global("vars", Value::from_pairs(resolve_variables(config, env_lookup, sink)));
+        env.add_global(
+            "vars",
+            Value::from_pairs(resolve_variables(config, env_lookup, sink)),
+        );
         let maps = std::sync::Arc::new(compile_value_maps(config));
         env.add_global("maps", Value::from_dyn_object(maps.clone()));
 
@@ -226,17 +275,29 @@ impl Mapper {
         // before anything borrows it.
         let mut slots: Vec<Slot<'_>> = Vec::new();
         for (name, value) in &config.source.params {
-            slots.push(Slot { label: format!("source.params.{name}"), value });
+            slots.push(Slot {
+                label: format!("source.params.{name}"),
+                value,
+            });
         }
         for (name, value) in &target.fields.value {
-            slots.push(Slot { label: format!("target field {name}"), value });
+            slots.push(Slot {
+                label: format!("target field {name}"),
+                value,
+            });
         }
         for (array, lines) in &target.lines {
             for (name, value) in &lines.value.calc {
-                slots.push(Slot { label: format!("target field {array}[].(calc {name})"), value });
+                slots.push(Slot {
+                    label: format!("target field {array}[].(calc {name})"),
+                    value,
+                });
             }
             for (name, value) in &lines.value.fields.value {
-                slots.push(Slot { label: format!("target field {array}[].{name}"), value });
+                slots.push(Slot {
+                    label: format!("target field {array}[].{name}"),
+                    value,
+                });
             }
         }
         for slot in &slots {
@@ -251,7 +312,10 @@ impl Mapper {
         }
 
         let compiled = Compiled::new(env, |env| {
-            let compile = |label: &str, value: &Spanned<ConfiguredValue>, place: Place<'_>, sink: &mut Sink| {
+            let compile = |label: &str,
+                           value: &Spanned<ConfiguredValue>,
+                           place: Place<'_>,
+                           sink: &mut Sink| {
                 compile_value(env, &checker, label, value, place, sink)
             };
             let params = config
@@ -259,7 +323,8 @@ impl Mapper {
                 .params
                 .iter()
                 .filter_map(|(name, value)| {
-                    let (eval, _) = compile(&format!("source.params.{name}"), value, Place::Param, sink)?;
+                    let (eval, _) =
+                        compile(&format!("source.params.{name}"), value, Place::Param, sink)?;
                     Some((name.clone(), eval))
                 })
                 .collect();
@@ -269,7 +334,8 @@ impl Mapper {
                 .value
                 .iter()
                 .filter_map(|(name, value)| {
-                    let (eval, reads) = compile(&format!("target field {name}"), value, Place::Header, sink)?;
+                    let (eval, reads) =
+                        compile(&format!("target field {name}"), value, Place::Header, sink)?;
                     header_reads_lines |= reads.lines;
                     let field = FieldProgram {
                         name: name.clone(),
@@ -288,8 +354,17 @@ impl Mapper {
                     let lines = &spanned.value;
                     let from = lines.from.value.as_str();
                     let filter = lines.filter.as_ref().and_then(|f| {
-                        let value = Spanned { value: Scalar::Text(format!("{{{{ {} }}}}", f.value)), referenced: f.referenced, defined: f.defined };
-                        compile(&format!("target field {array}[] filter"), &value, Place::Filter { from }, sink)
+                        let value = Spanned {
+                            value: Scalar::Text(format!("{{{{ {} }}}}", f.value)),
+                            referenced: f.referenced,
+                            defined: f.defined,
+                        };
+                        compile(
+                            &format!("target field {array}[] filter"),
+                            &value,
+                            Place::Filter { from },
+                            sink,
+                        )
                     });
                     let (filter, filter_source) = match filter {
                         Some((eval, reads)) => (Some(eval), reads.fusable),
@@ -301,8 +376,16 @@ impl Mapper {
                         .iter()
                         .enumerate()
                         .filter_map(|(i, (name, value))| {
-                            let place = Place::Calc { from, calcs: &calc_names[..i] };
-                            let (eval, _) = compile(&format!("target field {array}[].(calc {name})"), value, place, sink)?;
+                            let place = Place::Calc {
+                                from,
+                                calcs: &calc_names[..i],
+                            };
+                            let (eval, _) = compile(
+                                &format!("target field {array}[].(calc {name})"),
+                                value,
+                                place,
+                                sink,
+                            )?;
                             Some((name.clone(), eval))
                         })
                         .collect();
@@ -311,13 +394,22 @@ impl Mapper {
                         .value
                         .iter()
                         .filter_map(|(name, value)| {
-                            let place = Place::LineField { from, calcs: &calc_names };
-                            let (eval, reads) = compile(&format!("target field {array}[].{name}"), value, place, sink)?;
+                            let place = Place::LineField {
+                                from,
+                                calcs: &calc_names,
+                            };
+                            let (eval, reads) = compile(
+                                &format!("target field {array}[].{name}"),
+                                value,
+                                place,
+                                sink,
+                            )?;
                             let per_document = !reads.line_or_calc;
                             let field = FieldProgram {
                                 name: name.clone(),
                                 eval,
-                                required: target_api.is_some_and(|api| api.requires(&format!("{array}.{name}"))),
+                                required: target_api
+                                    .is_some_and(|api| api.requires(&format!("{array}.{name}"))),
                                 per_document,
                             };
                             // Per-document fields are evaluated once, apart: they stay out of the fused list.
@@ -326,7 +418,9 @@ impl Mapper {
                         .collect();
                     let fields = fuse(env, fields);
                     let filtered_fields = match (&filter_source, &fields.fused) {
-                        (Some(filter), Some(fused)) => env.compile_expression_owned(format!("({filter}) and {}", fused.source)).ok(),
+                        (Some(filter), Some(fused)) => env
+                            .compile_expression_owned(format!("({filter}) and {}", fused.source))
+                            .ok(),
                         _ => None,
                     };
                     LinesProgram {
@@ -340,7 +434,12 @@ impl Mapper {
                     }
                 })
                 .collect();
-            Program { header, lines, params, header_reads_lines }
+            Program {
+                header,
+                lines,
+                params,
+                header_reads_lines,
+            }
         });
         let mut projection = checker.projection.into_inner();
         projection.keep(&[config.source.key.value.as_str()]);
@@ -360,15 +459,33 @@ impl Mapper {
 
 /// Groups fields, fusing the general expressions among them (`fusable` holds their sources) into one
 /// list expression when there are at least two.
-fn fuse<'env>(env: &'env Environment<'static>, fields: Vec<(FieldProgram<'env>, Option<String>)>) -> FieldGroup<'env> {
-    let members: Vec<usize> = fields.iter().enumerate().filter(|(_, (_, s))| s.is_some()).map(|(i, _)| i).collect();
-    let sources: Vec<String> = fields.iter().filter_map(|(_, s)| s.as_ref().map(|s| format!("({s})"))).collect();
+fn fuse<'env>(
+    env: &'env Environment<'static>,
+    fields: Vec<(FieldProgram<'env>, Option<String>)>,
+) -> FieldGroup<'env> {
+    let members: Vec<usize> = fields
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, s))| s.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    let sources: Vec<String> = fields
+        .iter()
+        .filter_map(|(_, s)| s.as_ref().map(|s| format!("({s})")))
+        .collect();
     let source = format!("[{}]", sources.join(", "));
     let fused = (members.len() >= 2)
         .then(|| env.compile_expression_owned(source.clone()).ok())
         .flatten()
-        .map(|expr| Fused { expr, source, members });
-    FieldGroup { fields: fields.into_iter().map(|(field, _)| field).collect(), fused }
+        .map(|expr| Fused {
+            expr,
+            source,
+            members,
+        });
+    FieldGroup {
+        fields: fields.into_iter().map(|(field, _)| field).collect(),
+        fused,
+    }
 }
 
 /// Compiles one configured value and checks what it reads.
@@ -388,7 +505,13 @@ fn compile_value<'env>(
     let Some(source) = single_expression(text) else {
         // A template registered beforehand (or refused there, already reported).
         let template = env.get_template(label).ok()?;
-        let reads = checker.check_reads(&template.undeclared_variables(true), place, label, pos, sink);
+        let reads = checker.check_reads(
+            &template.undeclared_variables(true),
+            place,
+            label,
+            pos,
+            sink,
+        );
         return Some((Eval::Template(label.to_owned()), reads));
     };
     let expr = match env.compile_expression_owned(source.to_owned()) {
@@ -398,7 +521,10 @@ fn compile_value<'env>(
             // The iPaaS writes `{{LAST_SYNC_TIME datetime}}`; Ferry's expressions are plain names.
             let words: Vec<&str> = source.split_whitespace().collect();
             if words.len() == 2 && PARAM_VARIABLES.contains(&words[0]) {
-                message.push_str(&format!(" (write {{{{ {} }}}}: the time format is fixed)", words[0]));
+                message.push_str(&format!(
+                    " (write {{{{ {} }}}}: the time format is fixed)",
+                    words[0]
+                ));
             }
             sink.error(pos.0, pos.1, message);
             return None;
@@ -414,24 +540,52 @@ fn compile_value<'env>(
         return Some((Eval::Path(root, path), reads));
     }
     if let Some((map, (root, path))) = map_lookup(source) {
-        return Some((Eval::MapLookup { map: map.to_owned(), root, path }, reads));
+        return Some((
+            Eval::MapLookup {
+                map: map.to_owned(),
+                root,
+                path,
+            },
+            reads,
+        ));
     }
-    let reads_input = reads.document || reads.line_or_calc || reads.lines || matches!(place, Place::Param);
+    let reads_input =
+        reads.document || reads.line_or_calc || reads.lines || matches!(place, Place::Param);
     // Evaluating against an empty scope folds constants and finds misspelt filters and tests,
     // which MiniJinja only resolves at run time.
     let probe = expr.eval(Value::from_object(Scope::default()));
     match probe {
         Ok(value) if !reads_input => Some((Eval::Const(value), reads)),
-        Err(e) if !reads_input || matches!(e.kind(), ErrorKind::UnknownFilter | ErrorKind::UnknownTest | ErrorKind::UnknownFunction) => {
-            sink.error(pos.0, pos.1, format!("{label}: {} in `{source}`", describe(&e)));
+        Err(e)
+            if !reads_input
+                || matches!(
+                    e.kind(),
+                    ErrorKind::UnknownFilter | ErrorKind::UnknownTest | ErrorKind::UnknownFunction
+                ) =>
+        {
+            sink.error(
+                pos.0,
+                pos.1,
+                format!("{label}: {} in `{source}`", describe(&e)),
+            );
             None
         }
-        _ => Some((Eval::Expr(expr), Reads { fusable: Some(source.to_owned()), ..reads })),
+        _ => Some((
+            Eval::Expr(expr),
+            Reads {
+                fusable: Some(source.to_owned()),
+                ..reads
+            },
+        )),
     }
 }
 
 /// Resolves scheme variables from the file and the environment.
-fn resolve_variables(config: &SchemeConfig, env_lookup: EnvLookup<'_>, sink: &mut Sink) -> Vec<(String, Value)> {
+fn resolve_variables(
+    config: &SchemeConfig,
+    env_lookup: EnvLookup<'_>,
+    sink: &mut Sink,
+) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for (name, var) in &config.variables {
         let v = &var.value;
@@ -458,23 +612,45 @@ fn compile_value_maps(config: &SchemeConfig) -> ValueMaps {
         .value_maps
         .iter()
         .map(|(name, map)| {
-            let entries: HashMap<String, Value> =
-                map.value.entries.iter().map(|(k, v)| (k.clone(), scalar_value(v))).collect();
-            (name.clone(), CompiledValueMap { entries, unmapped: map.value.unmapped })
+            let entries: HashMap<String, Value> = map
+                .value
+                .entries
+                .iter()
+                .map(|(k, v)| (k.clone(), scalar_value(v)))
+                .collect();
+            (
+                name.clone(),
+                CompiledValueMap {
+                    entries,
+                    unmapped: map.value.unmapped,
+                },
+            )
         })
         .collect();
     ValueMaps { maps }
 }
 
 /// Checks target field names against the target API: required ones mapped, unknown ones flagged.
-fn check_target_fields(config: &SchemeConfig, source_api: Option<&ApiCatalog>, target_api: Option<&ApiCatalog>, sink: &mut Sink) {
+fn check_target_fields(
+    config: &SchemeConfig,
+    source_api: Option<&ApiCatalog>,
+    target_api: Option<&ApiCatalog>,
+    sink: &mut Sink,
+) {
     let target = &config.target;
     if let Some(api) = source_api {
         for (array, lines) in &target.lines {
             let from = &lines.value.from;
             if !api.is_array(&from.value) {
                 let (line, col) = at(from);
-                sink.error(line, col, format!("target field {array}[]: from '{}' is not an array of {}", from.value, api.api));
+                sink.error(
+                    line,
+                    col,
+                    format!(
+                        "target field {array}[]: from '{}' is not an array of {}",
+                        from.value, api.api
+                    ),
+                );
             }
         }
     }
@@ -483,31 +659,58 @@ fn check_target_fields(config: &SchemeConfig, source_api: Option<&ApiCatalog>, t
     for (name, value) in &target.fields.value {
         if !api.has_field(name) {
             let (line, col) = at(value);
-            sink.warning(line, col, format!("target field {name} is not a known field of {}", api.api));
+            sink.warning(
+                line,
+                col,
+                format!("target field {name} is not a known field of {}", api.api),
+            );
         } else if api.is_array(name) {
             let (line, col) = at(value);
-            sink.error(line, col, format!("target field {name} is an array: map it under target.lines"));
+            sink.error(
+                line,
+                col,
+                format!("target field {name} is an array: map it under target.lines"),
+            );
         }
     }
     for (array, lines) in &target.lines {
         if !api.is_array(array) {
             let (line, col) = at(lines);
-            sink.error(line, col, format!("target field {array} is not an array of {}", api.api));
+            sink.error(
+                line,
+                col,
+                format!("target field {array} is not an array of {}", api.api),
+            );
         }
         for (name, value) in &lines.value.fields.value {
             if !api.has_field(&format!("{array}.{name}")) {
                 let (line, col) = at(value);
-                sink.warning(line, col, format!("target field {array}[].{name} is not a known field of {}", api.api));
+                sink.warning(
+                    line,
+                    col,
+                    format!(
+                        "target field {array}[].{name} is not a known field of {}",
+                        api.api
+                    ),
+                );
             }
         }
     }
     for required in &api.required {
         let missing = match required.split_once('.') {
-            None => !target.fields.value.contains_key(required) && !target.lines.contains_key(required),
-            Some((array, field)) => target.lines.get(array).is_some_and(|l| !l.value.fields.value.contains_key(field)),
+            None => {
+                !target.fields.value.contains_key(required) && !target.lines.contains_key(required)
+            }
+            Some((array, field)) => target
+                .lines
+                .get(array)
+                .is_some_and(|l| !l.value.fields.value.contains_key(field)),
         };
         if missing {
-            let (line, col) = match required.split_once('.').and_then(|(a, _)| target.lines.get(a)) {
+            let (line, col) = match required
+                .split_once('.')
+                .and_then(|(a, _)| target.lines.get(a))
+            {
                 Some(lines) => at(&lines.value.fields),
                 None => (fields_line, fields_col),
             };
@@ -515,7 +718,14 @@ fn check_target_fields(config: &SchemeConfig, source_api: Option<&ApiCatalog>, t
                 Some((array, field)) => format!("{array}[].{field}"),
                 None => required.clone(),
             };
-            sink.error(line, col, format!("target field {shown} is required by {} but not mapped", api.api));
+            sink.error(
+                line,
+                col,
+                format!(
+                    "target field {shown} is required by {} but not mapped",
+                    api.api
+                ),
+            );
         }
     }
 }

@@ -29,7 +29,8 @@ pub(crate) fn register(env: &mut Environment<'_>) {
 }
 
 /// The names `register` adds, so `ferry check` can tell a function from a misspelt variable.
-pub(crate) const FUNCTION_NAMES: &[&str] = &["dec", "add", "sub", "mul", "div", "sum", "date", "md5"];
+pub(crate) const FUNCTION_NAMES: &[&str] =
+    &["dec", "add", "sub", "mul", "div", "sum", "date", "md5"];
 
 fn fail(message: String) -> Error {
     Error::new(ErrorKind::InvalidOperation, message)
@@ -42,7 +43,9 @@ pub(crate) fn to_decimal(value: &Value, func: &str) -> Result<Decimal, Error> {
         ValueKind::String => {
             let text = value.as_str().unwrap_or_default().trim();
             if text.is_empty() {
-                return Err(fail(format!("{func}(): the value is empty, expected a number")));
+                return Err(fail(format!(
+                    "{func}(): the value is empty, expected a number"
+                )));
             }
             Decimal::from_str(text)
                 .or_else(|_| Decimal::from_scientific(text))
@@ -57,9 +60,9 @@ pub(crate) fn to_decimal(value: &Value, func: &str) -> Result<Decimal, Error> {
                     .map_err(|_| fail(format!("{func}(): {text} is not a finite decimal number")))
             }
         },
-        ValueKind::Undefined | ValueKind::None => {
-            Err(fail(format!("{func}(): the value is missing, expected a number")))
-        }
+        ValueKind::Undefined | ValueKind::None => Err(fail(format!(
+            "{func}(): the value is missing, expected a number"
+        ))),
         kind => Err(fail(format!("{func}(): expected a number, got {kind}"))),
     }
 }
@@ -145,7 +148,10 @@ fn sum(items: Value, attr: Option<String>) -> Result<Value, Error> {
         return Err(fail("sum(): the list is missing".into()));
     }
     let mut total = Decimal::ZERO;
-    for item in items.try_iter().map_err(|_| fail(format!("sum(): expected a list, got {}", items.kind())))? {
+    for item in items
+        .try_iter()
+        .map_err(|_| fail(format!("sum(): expected a list, got {}", items.kind())))?
+    {
         let value = match &attr {
             Some(attr) => item.get_attr(attr)?,
             None => item,
@@ -162,9 +168,15 @@ fn date(value: Value, format: Option<String>) -> Result<Value, Error> {
         None if value.is_undefined() || value.is_none() => {
             return Err(fail("date(): the time is missing".into()));
         }
-        None => return Err(fail(format!("date(): expected a time string, got {}", value.kind()))),
+        None => {
+            return Err(fail(format!(
+                "date(): expected a time string, got {}",
+                value.kind()
+            )));
+        }
     };
-    let parsed = crate::time::parse_source_datetime(text).map_err(|e| fail(format!("date(): {e}")))?;
+    let parsed =
+        crate::time::parse_source_datetime(text).map_err(|e| fail(format!("date(): {e}")))?;
     let format = format.as_deref().unwrap_or("%Y-%m-%d");
     jiff::fmt::strtime::format(format, parsed)
         .map(Value::from)
@@ -197,10 +209,12 @@ pub(crate) struct ValueMaps {
 impl ValueMaps {
     /// Looks `value` up in map `name`, applying the map's policy for unmapped values.
     pub(crate) fn lookup(&self, name: &str, value: &Value) -> Result<Value, Error> {
-        let map = self
-            .maps
-            .get(name)
-            .ok_or_else(|| Error::new(ErrorKind::UnknownMethod, format!("no value map named '{name}'")))?;
+        let map = self.maps.get(name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownMethod,
+                format!("no value map named '{name}'"),
+            )
+        })?;
         if value.is_undefined() || value.is_none() {
             // A missing source value stays missing: a required target field then reports it.
             return Ok(Value::UNDEFINED);
@@ -229,7 +243,10 @@ impl Object for ValueMaps {
         args: &[Value],
     ) -> Result<Value, Error> {
         let [value] = args else {
-            return Err(fail(format!("maps.{name}() takes exactly one value, got {}", args.len())));
+            return Err(fail(format!(
+                "maps.{name}() takes exactly one value, got {}",
+                args.len()
+            )));
         };
         self.lookup(name, value)
     }
@@ -257,11 +274,19 @@ mod tests {
         assert_eq!(eval("add(0.1, 0.2)").unwrap().as_str(), Some("0.3"));
         assert_eq!(eval("sub('10.00', '0.01')").unwrap().as_str(), Some("9.99"));
         assert_eq!(eval("mul('19.90', 3)").unwrap().as_str(), Some("59.70"));
-        assert_eq!(eval("sub('71.40', '65.50')").unwrap().as_str(), Some("5.90"));
+        assert_eq!(
+            eval("sub('71.40', '65.50')").unwrap().as_str(),
+            Some("5.90")
+        );
         assert_eq!(eval("dec('2.0000')").unwrap().as_str(), Some("2"));
         assert_eq!(eval("div(100, 3, 2)").unwrap().as_str(), Some("33.33"));
         assert_eq!(eval("div(2, 3, 2)").unwrap().as_str(), Some("0.67"));
-        assert_eq!(eval("sum([{'a': '1.10'}, {'a': 2}, {'a': '0.005'}], 'a')").unwrap().as_str(), Some("3.105"));
+        assert_eq!(
+            eval("sum([{'a': '1.10'}, {'a': 2}, {'a': '0.005'}], 'a')")
+                .unwrap()
+                .as_str(),
+            Some("3.105")
+        );
     }
 
     #[test]
@@ -271,20 +296,37 @@ mod tests {
         let err = eval("div(1, '0.00')").unwrap_err();
         assert_eq!(err.detail(), Some("div(): cannot divide 1 by zero"));
         let err = eval("dec(nothing)").unwrap_err();
-        assert_eq!(err.detail(), Some("dec(): the value is missing, expected a number"));
+        assert_eq!(
+            err.detail(),
+            Some("dec(): the value is missing, expected a number")
+        );
         let err = eval("dec('')").unwrap_err();
-        assert_eq!(err.detail(), Some("dec(): the value is empty, expected a number"));
+        assert_eq!(
+            err.detail(),
+            Some("dec(): the value is empty, expected a number")
+        );
     }
 
     #[test]
     fn dates_and_md5() {
-        assert_eq!(eval("date('2024-03-01 23:59:59')").unwrap().as_str(), Some("2024-03-01"));
-        assert_eq!(eval("'2024-03-01 23:59:59' | date('%Y%m%d')").unwrap().as_str(), Some("20240301"));
+        assert_eq!(
+            eval("date('2024-03-01 23:59:59')").unwrap().as_str(),
+            Some("2024-03-01")
+        );
+        assert_eq!(
+            eval("'2024-03-01 23:59:59' | date('%Y%m%d')")
+                .unwrap()
+                .as_str(),
+            Some("20240301")
+        );
         let err = eval("date('2024-02-30 10:00:00')").unwrap_err();
         assert_eq!(
             err.detail(),
             Some("date(): '2024-02-30 10:00:00' is not a time of the form YYYY-MM-DD HH:MM:SS")
         );
-        assert_eq!(eval("md5('abc')").unwrap().as_str(), Some("900150983cd24fb0d6963f7d28e17f72"));
+        assert_eq!(
+            eval("md5('abc')").unwrap().as_str(),
+            Some("900150983cd24fb0d6963f7d28e17f72")
+        );
     }
 }

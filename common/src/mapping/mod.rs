@@ -7,8 +7,8 @@
 //! expressions, and text with embedded `{{ }}` (rendered as a template). Line fields that read only
 //! the header are evaluated once per document, not once per line.
 
-pub mod functions;
 mod compile;
+pub mod functions;
 mod projection;
 #[cfg(test)]
 mod tests;
@@ -43,7 +43,11 @@ enum Eval<'env> {
     /// Text with embedded expressions, stored in the environment under this name.
     Template(String),
     /// `maps.NAME(root.a.b)`: a value-map look-up of a field, done without the expression machinery.
-    MapLookup { map: String, root: Root, path: Box<[String]> },
+    MapLookup {
+        map: String,
+        root: Root,
+        path: Box<[String]>,
+    },
 }
 
 /// One target field.
@@ -115,7 +119,9 @@ pub struct Mapper {
 
 impl fmt::Debug for Mapper {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mapper").field("key_field", &self.key_field).finish_non_exhaustive()
+        f.debug_struct("Mapper")
+            .field("key_field", &self.key_field)
+            .finish_non_exhaustive()
     }
 }
 
@@ -220,7 +226,9 @@ fn to_json(value: &Value) -> Result<Option<serde_json::Value>, String> {
     Ok(Some(match value.kind() {
         ValueKind::Undefined | ValueKind::None => return Ok(None),
         ValueKind::Bool => serde_json::Value::Bool(value.is_true()),
-        ValueKind::String => serde_json::Value::String(value.as_str().unwrap_or_default().to_owned()),
+        ValueKind::String => {
+            serde_json::Value::String(value.as_str().unwrap_or_default().to_owned())
+        }
         ValueKind::Number => match value.as_i64() {
             Some(i) => serde_json::Value::from(i),
             None => {
@@ -254,25 +262,40 @@ fn read_path(scope: &Scope, root: Root, path: &[String]) -> Result<Value, Error>
     Ok(value)
 }
 
+/// Where field failures go, and how a field's name becomes its path in the body.
+struct Failures<'a> {
+    prefix: &'a dyn Fn(&str) -> String,
+    errors: &'a mut Vec<FieldError>,
+}
+
+impl Failures<'_> {
+    fn push(&mut self, name: &str, reason: String) {
+        self.errors.push(FieldError {
+            path: (self.prefix)(name),
+            reason,
+        });
+    }
+}
+
 /// Stores one field's result in `out`, or records why it failed. Empty values are left out,
 /// unless the target requires the field.
 fn record(
     field: &FieldProgram<'_>,
     value: Result<Value, Error>,
-    prefix: &dyn Fn(&str) -> String,
     out: &mut Map<String, serde_json::Value>,
-    errors: &mut Vec<FieldError>,
+    failures: &mut Failures<'_>,
 ) {
     match value.map_err(|e| describe(&e)).and_then(|v| to_json(&v)) {
         Ok(Some(value)) if !(field.required && is_empty(&value)) => {
             out.insert(field.name.clone(), value);
         }
-        Ok(_) if field.required => errors.push(FieldError {
-            path: prefix(&field.name),
-            reason: "required by the target API, but the value is empty (is its source field missing?)".into(),
-        }),
+        Ok(_) if field.required => failures.push(
+            &field.name,
+            "required by the target API, but the value is empty (is its source field missing?)"
+                .into(),
+        ),
         Ok(_) => {}
-        Err(reason) => errors.push(FieldError { path: prefix(&field.name), reason }),
+        Err(reason) => failures.push(&field.name, reason),
     }
 }
 
@@ -306,26 +329,45 @@ impl Mapper {
         let value = doc.get_attr(&self.key_field).ok()?;
         match value.kind() {
             ValueKind::Undefined | ValueKind::None => None,
-            _ => Some(value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string())),
+            _ => Some(
+                value
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| value.to_string()),
+            ),
         }
     }
 
     fn key_label(&self, doc: &Value) -> String {
-        format!("{}={}", self.key_field, self.document_key(doc).as_deref().unwrap_or("<missing>"))
+        format!(
+            "{}={}",
+            self.key_field,
+            self.document_key(doc).as_deref().unwrap_or("<missing>")
+        )
     }
 
-    fn eval(&self, eval: &Eval<'_>, scope: &Scope, scope_value: &mut Option<Value>) -> Result<Value, Error> {
+    fn eval(
+        &self,
+        eval: &Eval<'_>,
+        scope: &Scope,
+        scope_value: &mut Option<Value>,
+    ) -> Result<Value, Error> {
         match eval {
             Eval::Const(value) => Ok(value.clone()),
             Eval::Path(root, path) => read_path(scope, *root, path),
-            Eval::MapLookup { map, root, path } => self.maps.lookup(map, &read_path(scope, *root, path)?),
+            Eval::MapLookup { map, root, path } => {
+                self.maps.lookup(map, &read_path(scope, *root, path)?)
+            }
             Eval::Expr(expr) => {
                 let ctx = scope_value.get_or_insert_with(|| Value::from_object(scope.clone()));
                 expr.eval(ctx.clone())
             }
             Eval::Template(name) => {
                 let ctx = scope_value.get_or_insert_with(|| Value::from_object(scope.clone()));
-                self.env().get_template(name)?.render(ctx.clone()).map(Value::from)
+                self.env()
+                    .get_template(name)?
+                    .render(ctx.clone())
+                    .map(Value::from)
             }
         }
     }
@@ -336,17 +378,18 @@ impl Mapper {
         &self,
         group: &FieldGroup<'_>,
         scope: &Scope,
-        prefix: &dyn Fn(&str) -> String,
         shared: Option<&Map<String, serde_json::Value>>,
         precomputed: Option<Value>,
         out: &mut Map<String, serde_json::Value>,
-        errors: &mut Vec<FieldError>,
+        failures: &mut Failures<'_>,
     ) {
         let mut scope_value = None;
         let mut fused_values: Vec<Option<Value>> = Vec::new();
         if let Some(fused) = &group.fused {
             let list = precomputed.map(Ok).unwrap_or_else(|| {
-                let ctx = scope_value.get_or_insert_with(|| Value::from_object(scope.clone())).clone();
+                let ctx = scope_value
+                    .get_or_insert_with(|| Value::from_object(scope.clone()))
+                    .clone();
                 fused.expr.eval(ctx)
             });
             if let Ok(list) = list {
@@ -367,7 +410,7 @@ impl Mapper {
                 Some(value) => Ok(value),
                 None => self.eval(&field.eval, scope, &mut scope_value),
             };
-            record(field, value, prefix, out, errors);
+            record(field, value, out, failures);
         }
     }
 
@@ -390,10 +433,24 @@ impl Mapper {
             ..Scope::default()
         };
         let mut body = Map::with_capacity(program.header.fields.len() + built_lines.len());
-        self.eval_group(&program.header, &scope, &|name| name.to_owned(), None, None, &mut body, &mut errors);
+        let mut failures = Failures {
+            prefix: &|name| name.to_owned(),
+            errors: &mut errors,
+        };
+        self.eval_group(
+            &program.header,
+            &scope,
+            None,
+            None,
+            &mut body,
+            &mut failures,
+        );
         body.extend(built_lines);
         if !errors.is_empty() {
-            return Err(DocumentError { key: self.key_label(doc), fields: errors });
+            return Err(DocumentError {
+                key: self.key_label(doc),
+                fields: errors,
+            });
         }
         let body = serde_json::Value::Object(body);
         Ok(match &self.envelope {
@@ -402,11 +459,18 @@ impl Mapper {
         })
     }
 
-    fn map_lines(&self, lines: &LinesProgram<'_>, doc: &Value, errors: &mut Vec<FieldError>) -> Vec<serde_json::Value> {
+    fn map_lines(
+        &self,
+        lines: &LinesProgram<'_>,
+        doc: &Value,
+        errors: &mut Vec<FieldError>,
+    ) -> Vec<serde_json::Value> {
         let source = doc.get_attr(&lines.from).unwrap_or(Value::UNDEFINED);
         let items: Vec<Value> = match source.kind() {
             ValueKind::Undefined | ValueKind::None => Vec::new(),
-            ValueKind::Seq | ValueKind::Iterable => source.try_iter().map(Iterator::collect).unwrap_or_default(),
+            ValueKind::Seq | ValueKind::Iterable => {
+                source.try_iter().map(Iterator::collect).unwrap_or_default()
+            }
             kind => {
                 errors.push(FieldError {
                     path: lines.name.clone(),
@@ -417,21 +481,40 @@ impl Mapper {
         };
 
         // Fields that read only the header: once per document.
-        let header_scope = Scope { doc: doc.clone(), ..Scope::default() };
+        let header_scope = Scope {
+            doc: doc.clone(),
+            ..Scope::default()
+        };
         let mut shared = Map::new();
         let shared_errors_at = errors.len();
         let shared_path = |name: &str| format!("{}[*].{name}", lines.name);
+        let mut failures = Failures {
+            prefix: &shared_path,
+            errors,
+        };
         for field in lines.fields.fields.iter().filter(|f| f.per_document) {
-            record(field, self.eval(&field.eval, &header_scope, &mut None), &shared_path, &mut shared, errors);
+            record(
+                field,
+                self.eval(&field.eval, &header_scope, &mut None),
+                &mut shared,
+                &mut failures,
+            );
         }
         let shared_failed = errors.len() > shared_errors_at;
 
         let mut built = Vec::with_capacity(items.len());
         for (index, item) in items.into_iter().enumerate() {
             let path = |name: &str| format!("{}[{index}].{name}", lines.name);
-            let mut scope = Scope { doc: doc.clone(), line: item, ..Scope::default() };
+            let mut scope = Scope {
+                doc: doc.clone(),
+                line: item,
+                ..Scope::default()
+            };
             let mut precomputed = None;
-            let fast = lines.filtered_fields.as_ref().map(|expr| expr.eval(Value::from_object(scope.clone())));
+            let fast = lines
+                .filtered_fields
+                .as_ref()
+                .map(|expr| expr.eval(Value::from_object(scope.clone())));
             match fast {
                 Some(Ok(list)) if list.kind() == ValueKind::Seq => precomputed = Some(list),
                 Some(Ok(_)) => continue,
@@ -459,7 +542,10 @@ impl Mapper {
                     match self.eval(eval, &scope, &mut None) {
                         Ok(value) => calc.push((Value::from(name.as_str()), value)),
                         Err(e) => {
-                            errors.push(FieldError { path: path(&format!("(calc {name})")), reason: describe(&e) });
+                            errors.push(FieldError {
+                                path: path(&format!("(calc {name})")),
+                                reason: describe(&e),
+                            });
                             calc.push((Value::from(name.as_str()), Value::UNDEFINED));
                         }
                     }
@@ -467,7 +553,18 @@ impl Mapper {
                 scope.calc = Value::from_pairs(calc);
             }
             let mut out = Map::with_capacity(lines.fields.fields.len());
-            self.eval_group(&lines.fields, &scope, &path, Some(&shared), precomputed, &mut out, errors);
+            let mut failures = Failures {
+                prefix: &path,
+                errors,
+            };
+            self.eval_group(
+                &lines.fields,
+                &scope,
+                Some(&shared),
+                precomputed,
+                &mut out,
+                &mut failures,
+            );
             if !shared_failed {
                 built.push(serde_json::Value::Object(out));
             }
@@ -475,7 +572,10 @@ impl Mapper {
         if built.is_empty() && lines.required && errors.is_empty() {
             errors.push(FieldError {
                 path: lines.name.clone(),
-                reason: format!("required by the target API, but no line of {} was kept", lines.from),
+                reason: format!(
+                    "required by the target API, but no line of {} was kept",
+                    lines.from
+                ),
             });
         }
         built
@@ -494,14 +594,29 @@ impl Mapper {
             let value = match eval {
                 Eval::Const(v) => Ok(v.clone()),
                 Eval::Expr(expr) => expr.eval(ctx.clone()),
-                Eval::Template(t) => self.env().get_template(t).and_then(|t| t.render(ctx.clone())).map(Value::from),
-                Eval::Path(..) | Eval::MapLookup { .. } => unreachable!("parameters never read documents"),
+                Eval::Template(t) => self
+                    .env()
+                    .get_template(t)
+                    .and_then(|t| t.render(ctx.clone()))
+                    .map(Value::from),
+                Eval::Path(..) | Eval::MapLookup { .. } => {
+                    unreachable!("parameters never read documents")
+                }
             }
-            .map_err(|e| FieldError { path: format!("source.params.{name}"), reason: describe(&e) })?;
+            .map_err(|e| FieldError {
+                path: format!("source.params.{name}"),
+                reason: describe(&e),
+            })?;
             if value.is_undefined() || value.is_none() {
                 continue;
             }
-            out.push((name.clone(), value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string())));
+            out.push((
+                name.clone(),
+                value
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| value.to_string()),
+            ));
         }
         Ok(out)
     }

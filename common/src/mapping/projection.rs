@@ -18,7 +18,10 @@ pub struct Projection {
 impl Projection {
     /// A projection that keeps everything.
     pub fn everything() -> Self {
-        Projection { all: true, fields: Vec::new() }
+        Projection {
+            all: true,
+            fields: Vec::new(),
+        }
     }
 
     /// Keeps everything from here down.
@@ -66,7 +69,10 @@ impl Projection {
     }
 
     fn get(&self, name: &str) -> Option<(&String, &Projection)> {
-        self.fields.iter().find(|(key, _)| key == name).map(|(key, projection)| (key, projection))
+        self.fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(key, projection)| (key, projection))
     }
 
     /// Parses JSON text into a value holding only the projected fields.
@@ -185,14 +191,26 @@ mod tests {
             value.to_string(),
             "{'goods_list': [{'spec_no': 'S1'}, {'spec_no': 'Sé'}], 'meta': {'a': 1, 'b': [2]}, 'trade_no': 'JY1'}"
         );
-        assert_eq!(Projection::everything().parse(text).unwrap().get_attr("shop").unwrap().as_str(), Some("x"));
+        assert_eq!(
+            Projection::everything()
+                .parse(text)
+                .unwrap()
+                .get_attr("shop")
+                .unwrap()
+                .as_str(),
+            Some("x")
+        );
     }
 
     #[test]
     fn malformed_json_is_an_error_with_its_position() {
-        let err = Projection::everything().parse(r#"{"trade_no": "JY1",}"#).unwrap_err();
+        let err = Projection::everything()
+            .parse(r#"{"trade_no": "JY1",}"#)
+            .unwrap_err();
         assert_eq!(err.to_string(), "trailing comma at line 1 column 20");
-        let err = Projection::everything().parse(r#"{"a": 1} {"b": 2}"#).unwrap_err();
+        let err = Projection::everything()
+            .parse(r#"{"a": 1} {"b": 2}"#)
+            .unwrap_err();
         assert!(err.to_string().starts_with("trailing characters"), "{err}");
     }
 }

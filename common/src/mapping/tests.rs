@@ -48,7 +48,9 @@ target:
 "#;
 
 fn mapper() -> Mapper {
-    Scheme::load_str("unit.yaml", SCHEME, &|_| None).unwrap_or_else(|e| panic!("{e}")).mapper
+    Scheme::load_str("unit.yaml", SCHEME, &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .mapper
 }
 
 fn map(doc: serde_json::Value) -> Result<serde_json::Value, DocumentError> {
@@ -93,8 +95,14 @@ fn a_failing_field_in_a_fused_group_is_named_alone() {
     assert_eq!(
         err.fields,
         [
-            FieldError { path: "material_entity[0].taxprice".into(), reason: "dec(): 'ten' is not a decimal number".into() },
-            FieldError { path: "material_entity[0].price".into(), reason: "div(): 'ten' is not a decimal number".into() },
+            FieldError {
+                path: "material_entity[0].taxprice".into(),
+                reason: "dec(): 'ten' is not a decimal number".into()
+            },
+            FieldError {
+                path: "material_entity[0].price".into(),
+                reason: "div(): 'ten' is not a decimal number".into()
+            },
         ]
     );
 }
@@ -113,14 +121,21 @@ fn required_fields_that_come_out_empty_fail_and_optional_ones_are_left_out() {
     let mut doc = order();
     doc["goods_list"] = serde_json::json!([{"spec_no": "S2", "num": "0"}]);
     let err = map(doc).unwrap_err();
-    assert_eq!(err.to_string(), "document trade_id=T1: field material_entity: required by the target API, but no line of goods_list was kept");
+    assert_eq!(
+        err.to_string(),
+        "document trade_id=T1: field material_entity: required by the target API, but no line of goods_list was kept"
+    );
 }
 
 #[test]
 fn unmapped_values_follow_the_policy() {
     let mut doc = order();
     doc["goods_list"][0]["base_unit_id"] = 7.into();
-    assert_eq!(map(doc.clone()).unwrap()["material_entity"][0]["unit_id"], "7", "passthrough sends the code");
+    assert_eq!(
+        map(doc.clone()).unwrap()["material_entity"][0]["unit_id"],
+        "7",
+        "passthrough sends the code"
+    );
     doc["shop_no"] = "jd-001".into();
     assert_eq!(
         map(doc).unwrap_err().to_string(),
@@ -138,7 +153,10 @@ fn request_parameters_render_per_page() {
             page_no: 3,
         })
         .unwrap();
-    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     assert_eq!(
         params,
         [
@@ -157,7 +175,11 @@ fn projection_keeps_what_the_scheme_reads() {
     let mapper = mapper();
     let doc = mapper.parse(&order().to_string()).unwrap();
     assert!(doc.get_attr("trade_no").unwrap().as_str().is_some());
-    let parsed_line = doc.get_attr("goods_list").unwrap().get_item_by_index(0).unwrap();
+    let parsed_line = doc
+        .get_attr("goods_list")
+        .unwrap()
+        .get_item_by_index(0)
+        .unwrap();
     assert!(parsed_line.get_attr("spec_no").unwrap().as_str().is_some());
     let full = parse_document(&order().to_string()).unwrap();
     assert_eq!(mapper.map(&doc), mapper.map(&full));

@@ -25,13 +25,21 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at a place.
     pub fn error(line: u64, column: u64, message: String) -> Self {
-        Diagnostic { severity: Severity::Error, line, column, message }
+        Diagnostic {
+            severity: Severity::Error,
+            line,
+            column,
+            message,
+        }
     }
 
     /// Converts a YAML or schema error from the parser, keeping its location; `text` is the file,
     /// quoted when the parser's message does not show the offending value.
     pub(crate) fn from_yaml(error: &serde_saphyr::Error, text: &str) -> Self {
-        let (line, column) = error.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let (line, column) = error
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
         let message = error.without_snippet().to_string();
         // The parser appends its own "at line L column C"; the prefix already says where.
         let message = match message.rfind(" at line ") {
@@ -44,8 +52,18 @@ impl Diagnostic {
                 let found = text
                     .lines()
                     .nth(line.saturating_sub(1) as usize)
-                    .map(|l| l.chars().skip(column.saturating_sub(1) as usize).collect::<String>())
-                    .map(|rest| rest.split(" #").next().unwrap_or_default().trim().to_owned())
+                    .map(|l| {
+                        l.chars()
+                            .skip(column.saturating_sub(1) as usize)
+                            .collect::<String>()
+                    })
+                    .map(|rest| {
+                        rest.split(" #")
+                            .next()
+                            .unwrap_or_default()
+                            .trim()
+                            .to_owned()
+                    })
                     .unwrap_or_default();
                 let expected = match kind {
                     "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number",
@@ -67,7 +85,10 @@ impl Diagnostic {
             Severity::Error => "",
             Severity::Warning => "warning: ",
         };
-        format!("{file}:{}:{}: {tag}{}", self.line, self.column, self.message)
+        format!(
+            "{file}:{}:{}: {tag}{}",
+            self.line, self.column, self.message
+        )
     }
 }
 
@@ -85,17 +106,27 @@ impl Sink {
 
     /// Records a warning.
     pub fn warning(&mut self, line: u64, column: u64, message: String) {
-        self.items.push(Diagnostic { severity: Severity::Warning, line, column, message });
+        self.items.push(Diagnostic {
+            severity: Severity::Warning,
+            line,
+            column,
+            message,
+        });
     }
 
     /// How many errors so far.
     pub fn error_count(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     /// Splits into (errors, warnings), each in file order.
     pub fn finish(mut self) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
         self.items.sort_by_key(|d| (d.line, d.column));
-        self.items.into_iter().partition(|d| d.severity == Severity::Error)
+        self.items
+            .into_iter()
+            .partition(|d| d.severity == Severity::Error)
     }
 }

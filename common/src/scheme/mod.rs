@@ -7,8 +7,8 @@ mod diagnostic;
 use std::collections::HashSet;
 use std::path::Path;
 
-use jiff::civil::DateTime;
 use jiff::SignedDuration;
+use jiff::civil::DateTime;
 
 use crate::catalog::{self, ApiCatalog};
 use crate::error::{Classified, Domain, RetryHint};
@@ -49,7 +49,10 @@ pub struct Scheme {
 
 impl std::fmt::Debug for Scheme {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scheme").field("id", &self.id()).field("file", &self.file).finish_non_exhaustive()
+        f.debug_struct("Scheme")
+            .field("id", &self.id())
+            .field("file", &self.file)
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,7 +67,11 @@ impl Scheme {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| SchemeError {
             file: name.clone(),
-            diagnostics: vec![Diagnostic::error(0, 0, format!("cannot read the file: {e}"))],
+            diagnostics: vec![Diagnostic::error(
+                0,
+                0,
+                format!("cannot read the file: {e}"),
+            )],
         })?;
         Scheme::load_str(&name, &text, &|key| std::env::var(key).ok())
     }
@@ -96,7 +103,10 @@ impl Scheme {
                 let mut diagnostics = errors;
                 diagnostics.extend(warnings);
                 diagnostics.sort_by_key(|d| (d.line, d.column));
-                Err(SchemeError { file: file.to_owned(), diagnostics })
+                Err(SchemeError {
+                    file: file.to_owned(),
+                    diagnostics,
+                })
             }
         }
     }
@@ -142,29 +152,59 @@ fn check_identity(config: &SchemeConfig, sink: &mut Sink) {
     let id = &config.id.value;
     let valid = !id.is_empty()
         && id.len() <= 64
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !id.starts_with('-');
     if !valid {
         let (line, col) = at(&config.id);
-        sink.error(line, col, format!("id '{id}' must be 1 to 64 lowercase letters, digits or '-', not starting with '-'"));
+        sink.error(
+            line,
+            col,
+            format!(
+                "id '{id}' must be 1 to 64 lowercase letters, digits or '-', not starting with '-'"
+            ),
+        );
     }
     for (name, var) in &config.variables {
         let (line, col) = at(var);
         if !is_identifier(name) {
-            sink.error(line, col, format!("variable name '{name}' must be a plain identifier (letters, digits, '_')"));
+            sink.error(
+                line,
+                col,
+                format!("variable name '{name}' must be a plain identifier (letters, digits, '_')"),
+            );
         }
         let v = &var.value;
         match (&v.value, &v.env, &v.default) {
             (Some(_), None, None) | (None, Some(_), _) => {}
-            (None, None, _) => sink.error(line, col, format!("variable '{name}' needs a `value` or an `env`")),
-            (Some(_), Some(_), _) => sink.error(line, col, format!("variable '{name}' has both `value` and `env`: keep one")),
-            (Some(_), None, Some(_)) => sink.error(line, col, format!("variable '{name}' has a `default` without `env`")),
+            (None, None, _) => sink.error(
+                line,
+                col,
+                format!("variable '{name}' needs a `value` or an `env`"),
+            ),
+            (Some(_), Some(_), _) => sink.error(
+                line,
+                col,
+                format!("variable '{name}' has both `value` and `env`: keep one"),
+            ),
+            (Some(_), None, Some(_)) => sink.error(
+                line,
+                col,
+                format!("variable '{name}' has a `default` without `env`"),
+            ),
         }
     }
     for (name, map) in &config.value_maps {
         if !is_identifier(name) {
             let (line, col) = at(map);
-            sink.error(line, col, format!("value map name '{name}' must be a plain identifier (letters, digits, '_')"));
+            sink.error(
+                line,
+                col,
+                format!(
+                    "value map name '{name}' must be a plain identifier (letters, digits, '_')"
+                ),
+            );
         }
     }
 }
@@ -172,7 +212,9 @@ fn check_identity(config: &SchemeConfig, sink: &mut Sink) {
 /// Whether `name` can be written after a dot in an expression.
 pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -195,26 +237,48 @@ fn check_source(config: &SchemeConfig, sink: &mut Sink) -> Option<&'static ApiCa
     for (name, field) in [("key", &source.key), ("version", &source.version)] {
         if !api.has_field(&field.value) || field.value.contains('.') {
             let (line, col) = at(field);
-            sink.error(line, col, format!("{name} '{}' is not a top-level field of {}", field.value, api.api));
+            sink.error(
+                line,
+                col,
+                format!(
+                    "{name} '{}' is not a top-level field of {}",
+                    field.value, api.api
+                ),
+            );
         }
     }
     for field in &source.lookup_keys {
         if !api.request_params.contains_key(&field.value) {
             let (line, col) = at(field);
-            sink.error(line, col, format!("lookup key '{}' is not a request parameter of {}", field.value, api.api));
+            sink.error(
+                line,
+                col,
+                format!(
+                    "lookup key '{}' is not a request parameter of {}",
+                    field.value, api.api
+                ),
+            );
         }
     }
     if let Some(size) = &source.page_size
         && !(1..=100).contains(&size.value)
     {
         let (line, col) = at(size);
-        sink.error(line, col, format!("page_size {} is out of range 1..=100", size.value));
+        sink.error(
+            line,
+            col,
+            format!("page_size {} is out of range 1..=100", size.value),
+        );
     }
     let mut seen = HashSet::new();
     for (name, value) in &source.params {
         let (line, col) = at(value);
         if !api.request_params.contains_key(name) {
-            sink.error(line, col, format!("'{name}' is not a request parameter of {}", api.api));
+            sink.error(
+                line,
+                col,
+                format!("'{name}' is not a request parameter of {}", api.api),
+            );
         }
         seen.insert(name.as_str());
     }
@@ -222,7 +286,10 @@ fn check_source(config: &SchemeConfig, sink: &mut Sink) -> Option<&'static ApiCa
     // edits made after shipping would then never be seen again.
     if api.api == "wdt.stockout.order.query.trade"
         && source.version.value == "modified"
-        && !source.params.get("is_by_modified").is_some_and(|v| v.value.to_text() == "1")
+        && source
+            .params
+            .get("is_by_modified")
+            .is_none_or(|v| v.value.to_text() != "1")
     {
         let (line, col) = at(&source.api);
         sink.warning(
@@ -253,16 +320,21 @@ fn check_target(config: &SchemeConfig, sink: &mut Sink) -> Option<&'static ApiCa
     api
 }
 
-fn check_window(config: &SchemeConfig, api: Option<&ApiCatalog>, sink: &mut Sink) -> Option<WindowRules> {
+fn check_window(
+    config: &SchemeConfig,
+    api: Option<&ApiCatalog>,
+    sink: &mut Sink,
+) -> Option<WindowRules> {
     let window = &config.source.window;
-    let mut duration = |field: &str, value: &Spanned<String>| match crate::time::parse_duration(&value.value) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            let (line, col) = at(value);
-            sink.error(line, col, format!("window.{field}: {e}"));
-            None
-        }
-    };
+    let mut duration =
+        |field: &str, value: &Spanned<String>| match crate::time::parse_duration(&value.value) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let (line, col) = at(value);
+                sink.error(line, col, format!("window.{field}: {e}"));
+                None
+            }
+        };
     let max_span = duration("max_span", &window.max_span);
     let lookback = duration("lookback", &window.lookback);
     let settle_delay = duration("settle_delay", &window.settle_delay);
@@ -270,7 +342,14 @@ fn check_window(config: &SchemeConfig, api: Option<&ApiCatalog>, sink: &mut Sink
         let limit_duration = crate::time::parse_duration(limit).expect("catalog windows are valid");
         let (line, col) = at(&window.max_span);
         if span > limit_duration {
-            sink.error(line, col, format!("window.max_span {} exceeds the {limit} that {} allows", window.max_span.value, config.source.api.value));
+            sink.error(
+                line,
+                col,
+                format!(
+                    "window.max_span {} exceeds the {limit} that {} allows",
+                    window.max_span.value, config.source.api.value
+                ),
+            );
         } else if span.is_zero() {
             sink.error(line, col, "window.max_span must be longer than zero".into());
         }
@@ -286,5 +365,10 @@ fn check_window(config: &SchemeConfig, api: Option<&ApiCatalog>, sink: &mut Sink
             }
         },
     };
-    Some(WindowRules { max_span: max_span?, lookback: lookback?, settle_delay: settle_delay?, start })
+    Some(WindowRules {
+        max_span: max_span?,
+        lookback: lookback?,
+        settle_delay: settle_delay?,
+        start,
+    })
 }
