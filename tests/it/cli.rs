@@ -1,6 +1,6 @@
 //! The `ferry` command as a user runs it: `check` and `preview`, their output and exit status.
 
-use ferry_tests::ferry;
+use ferry_tests::{TempDir, ferry, sample, workspace};
 
 #[test]
 fn check_passes_both_bundled_schemes() {
@@ -11,48 +11,44 @@ fn check_passes_both_bundled_schemes() {
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, "");
-    assert!(out.stdout.contains("wdt-trades-to-kingdee.yaml: ok (wdt-trades-to-kingdee: wdt wdt.trade.query → kingdee jdy/sal/sal_order_save)"));
-    assert!(out.stdout.contains("ok (wdt-stockouts-to-yonyou: wdt wdt.stockout.order.query.trade → yonyou /yonbip/sd/voucherorder/singleSave)"));
+    assert!(out.stdout.contains(
+        "wdt-trades-to-kingdee.yaml: ok (wdt-trades-to-kingdee: wdt wdt.trade.query → kingdee jdy/sal/sal_order_save)"
+    ));
+    assert!(out.stdout.contains(
+        "ok (wdt-stockouts-to-yonyou: wdt wdt.stockout.order.query.trade → yonyou /yonbip/sd/voucherorder/singleSave)"
+    ));
 }
 
 #[test]
 fn check_fails_on_a_broken_copy_and_on_a_duplicate_id() {
-    let dir = std::env::temp_dir().join(format!("ferry-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let good = ferry_tests::workspace().join("schemes/wdt-trades-to-kingdee.yaml");
+    let dir = TempDir::new("check");
+    let good = workspace()
+        .join("schemes/wdt-trades-to-kingdee.yaml")
+        .display()
+        .to_string();
     let text = std::fs::read_to_string(&good).unwrap();
-    let broken = dir.join("broken.yaml");
-    std::fs::write(&broken, text.replace("billdate:", "bill_date:")).unwrap();
-    let copy = dir.join("copy.yaml");
-    std::fs::write(&copy, &text).unwrap();
-    let out = ferry(&[
-        "check",
-        broken.to_str().unwrap(),
-        good.to_str().unwrap(),
-        copy.to_str().unwrap(),
-    ]);
+    let broken = dir.write("broken.yaml", &text.replace("billdate:", "bill_date:"));
+    let copy = dir.write("copy.yaml", &text);
+    let out = ferry(&["check", &broken, &good, &copy]);
     assert_eq!(out.code, 1);
-    let broken_name = broken.display().to_string();
     assert!(
         out.stderr.contains(&format!(
-            "{broken_name}:70:16: warning: target field bill_date is not a known field of jdy/sal/sal_order_save"
+            "{broken}:70:16: warning: target field bill_date is not a known field of jdy/sal/sal_order_save"
         )),
         "{}",
         out.stderr
     );
     assert!(out.stderr.contains(&format!(
-        "{broken_name}:70:5: target field billdate is required by jdy/sal/sal_order_save but not mapped"
+        "{broken}:70:5: target field billdate is required by jdy/sal/sal_order_save but not mapped"
     )));
     assert!(out.stderr.contains(&format!(
-        "{}:4:5: id 'wdt-trades-to-kingdee' is already used by",
-        copy.display()
+        "{copy}:4:5: id 'wdt-trades-to-kingdee' is already used by"
     )));
     assert!(
         out.stderr.ends_with("2 of 3 scheme files have errors\n"),
         "{}",
         out.stderr
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -75,32 +71,23 @@ fn preview_prints_the_exact_body_of_one_document() {
 
 #[test]
 fn preview_of_json_lines_reports_bad_documents_by_line_and_key_and_maps_the_rest() {
-    let dir = std::env::temp_dir().join(format!("ferry-preview-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sample: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(ferry_tests::workspace().join("samples/wdt-trade.json")).unwrap(),
-    )
-    .unwrap();
-    let mut unmapped = sample.clone();
+    let dir = TempDir::new("preview");
+    let first = sample("wdt-trade.json");
+    let mut unmapped = first.clone();
     unmapped["trade_id"] = "777".into();
     unmapped["shop_no"] = "taobao-xyz".into();
-    let mut second = sample.clone();
+    let mut second = first.clone();
     second["trade_no"] = "JY20261115000999".into();
     let lines = [
-        sample.to_string(),
+        first.to_string(),
         "{\"trade_id\": \"5\", \"trade_no\": ".to_owned(),
         unmapped.to_string(),
         String::new(),
         second.to_string(),
     ];
-    let file = dir.join("export.jsonl");
-    std::fs::write(&file, lines.join("\n")).unwrap();
+    let file = dir.write("export.jsonl", &lines.join("\n"));
 
-    let out = ferry(&[
-        "preview",
-        "schemes/wdt-trades-to-kingdee.yaml",
-        file.to_str().unwrap(),
-    ]);
+    let out = ferry(&["preview", "schemes/wdt-trades-to-kingdee.yaml", &file]);
     assert_eq!(out.code, 1);
     let bodies: Vec<serde_json::Value> = out
         .stdout
@@ -110,35 +97,27 @@ fn preview_of_json_lines_reports_bad_documents_by_line_and_key_and_maps_the_rest
     assert_eq!(bodies.len(), 2, "one compact body per good line");
     assert_eq!(bodies[0]["billno"], "JY20261115000318");
     assert_eq!(bodies[1]["billno"], "JY20261115000999");
-    let name = file.display();
     assert_eq!(
         out.stderr,
         format!(
-            "{name}:2: not a JSON document: EOF while parsing a value at line 1 column 30\n\
-             {name}:3: document trade_id=777: field customerid_id: 'taobao-xyz' has no entry in value map \
+            "{file}:2: not a JSON document: EOF while parsing a value at line 1 column 30\n\
+             {file}:3: document trade_id=777: field customerid_id: 'taobao-xyz' has no entry in value map \
              'shop_customer' (its policy for unmapped values is fail)\n\
              preview: 4 documents, 2 mapped, 2 failed\n"
         )
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn preview_accepts_a_whole_api_response() {
-    let dir = std::env::temp_dir().join(format!("ferry-response-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sample: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(ferry_tests::workspace().join("samples/wdt-trade.json")).unwrap(),
-    )
-    .unwrap();
-    let response = serde_json::json!({"response": {"errorcode": 0, "message": "", "total_count": 2, "trades": [sample, sample]}});
-    let file = dir.join("response.json");
-    std::fs::write(&file, response.to_string()).unwrap();
-    let out = ferry(&["preview", "wdt-trades-to-kingdee", file.to_str().unwrap()]);
+    let dir = TempDir::new("response");
+    let order = sample("wdt-trade.json");
+    let response = serde_json::json!({"response": {"errorcode": 0, "message": "", "total_count": 2, "trades": [order, order]}});
+    let file = dir.write("response.json", &response.to_string());
+    let out = ferry(&["preview", "wdt-trades-to-kingdee", &file]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout.lines().count(), 2);
     assert_eq!(out.stderr, "preview: 2 documents, 2 mapped, 0 failed\n");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

@@ -31,6 +31,38 @@ pub fn load(file: &str, text: &str) -> Result<Scheme, ferry_common::SchemeError>
     Scheme::load_str(file, text, &|_| None)
 }
 
+/// A bundled sample document (`samples/NAME`) as JSON.
+pub fn sample(name: &str) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(workspace().join("samples").join(name)).expect("sample exists");
+    serde_json::from_str(&text).expect("samples are JSON")
+}
+
+/// A fresh directory for one test, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `$TMPDIR/ferry-NAME-PID`.
+    pub fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("ferry-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    /// Writes `contents` to `name` inside; returns its path as text.
+    pub fn write(&self, name: &str, contents: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("write temp file");
+        path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// What one `ferry` run printed.
 #[derive(Debug)]
 pub struct Output {
