@@ -99,9 +99,10 @@ pub fn run(
         }
     }
     if total != 1 || failed > 0 {
+        let noun = if total == 1 { "document" } else { "documents" };
         writeln!(
             err,
-            "preview: {total} documents, {} mapped, {failed} failed",
+            "preview: {total} {noun}, {} mapped, {failed} failed",
             total - failed
         )?;
     }
