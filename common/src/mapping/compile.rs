@@ -419,7 +419,10 @@ impl Mapper {
                     let fields = fuse(env, fields);
                     let filtered_fields = match (&filter_source, &fields.fused) {
                         (Some(filter), Some(fused)) => env
-                            .compile_expression_owned(format!("({filter}) and {}", fused.source))
+                            .compile_expression_owned(format!(
+                                "{} if ({filter}) else none",
+                                fused.source
+                            ))
                             .ok(),
                         _ => None,
                     };

@@ -82,7 +82,7 @@ struct LinesProgram<'env> {
     name: String,
     from: String,
     filter: Option<Eval<'env>>,
-    /// `(filter) and [(e1), ...]`: the filter and the fused fields in one run of the VM. A list
+    /// `[(e1), ...] if (filter) else none`: the filter and the fused fields in one run of the VM. A list
     /// means the line is kept, anything else that it is left out.
     filtered_fields: Option<Expression<'env, 'static>>,
     calc: Vec<(String, Eval<'env>)>,

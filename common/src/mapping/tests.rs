@@ -184,3 +184,31 @@ fn projection_keeps_what_the_scheme_reads() {
     let full = parse_document(&order().to_string()).unwrap();
     assert_eq!(mapper.map(&doc), mapper.map(&full));
 }
+
+#[test]
+fn a_filter_that_yields_an_empty_list_drops_the_line() {
+    // `| list` keeps the filter a general expression, so it runs fused with the line's fields.
+    let text = SCHEME.replace(
+        "filter: \"dec(line.num) != '0'\"",
+        "filter: \"line.suite_no | list\"",
+    );
+    assert!(text.contains("line.suite_no | list"));
+    let mapper = Scheme::load_str("unit.yaml", &text, &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .mapper;
+    let mut doc = order();
+    doc["goods_list"][0]["suite_no"] = serde_json::json!([]);
+    doc["goods_list"][1]["suite_no"] = serde_json::json!(["TZ-1"]);
+    doc["goods_list"][1]["tax_rate"] = "0.13".into();
+    doc["goods_list"][2]["suite_no"] = serde_json::json!(["TZ-2"]);
+    let body = mapper
+        .map(&mapper.parse(&doc.to_string()).unwrap())
+        .unwrap();
+    let kept: Vec<&str> = body["material_entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["materialid_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, ["S2", "S3"]);
+}
