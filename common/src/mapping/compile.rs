@@ -417,8 +417,9 @@ impl Mapper {
                         })
                         .collect();
                     let fields = fuse(env, fields);
+                    // Calcs run between the filter and the fields, so with calcs the two stay apart.
                     let filtered_fields = match (&filter_source, &fields.fused) {
-                        (Some(filter), Some(fused)) => env
+                        (Some(filter), Some(fused)) if lines.calc.is_empty() => env
                             .compile_expression_owned(format!(
                                 "{} if ({filter}) else none",
                                 fused.source

@@ -83,7 +83,7 @@ struct LinesProgram<'env> {
     from: String,
     filter: Option<Eval<'env>>,
     /// `[(e1), ...] if (filter) else none`: the filter and the fused fields in one run of the VM. A list
-    /// means the line is kept, anything else that it is left out.
+    /// means the line is kept, anything else that it is left out. Only for arrays without calcs.
     filtered_fields: Option<Expression<'env, 'static>>,
     calc: Vec<(String, Eval<'env>)>,
     fields: FieldGroup<'env>,

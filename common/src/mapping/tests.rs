@@ -212,3 +212,25 @@ fn a_filter_that_yields_an_empty_list_drops_the_line() {
         .collect();
     assert_eq!(kept, ["S2", "S3"]);
 }
+
+#[test]
+fn fused_fields_see_the_calcs_of_their_line() {
+    let text = SCHEME.replace(
+        "      fields:\n        materialid_id:",
+        "      calc:\n        code: \"{{ line.spec_no | lower }}\"\n      fields:\n        remark: \"{{ calc.code ~ '!' }}\"\n        materialid_id:",
+    );
+    assert!(text.contains("calc.code"));
+    let mapper = Scheme::load_str("unit.yaml", &text, &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .mapper;
+    let body = mapper
+        .map(&mapper.parse(&order().to_string()).unwrap())
+        .unwrap();
+    let remarks: Vec<&str> = body["material_entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["remark"].as_str().unwrap())
+        .collect();
+    assert_eq!(remarks, ["s1!", "s3!"]);
+}
