@@ -48,7 +48,12 @@ target:
 "#;
 
 fn mapper() -> Mapper {
-    Scheme::load_str("unit.yaml", SCHEME, &|_| None)
+    mapper_of(SCHEME)
+}
+
+/// The mapper of a variant of the test scheme.
+fn mapper_of(text: &str) -> Mapper {
+    Scheme::load_str("unit.yaml", text, &|_| None)
         .unwrap_or_else(|e| panic!("{e}"))
         .mapper
 }
@@ -193,9 +198,7 @@ fn a_filter_that_yields_an_empty_list_drops_the_line() {
         "filter: \"line.suite_no | list\"",
     );
     assert!(text.contains("line.suite_no | list"));
-    let mapper = Scheme::load_str("unit.yaml", &text, &|_| None)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .mapper;
+    let mapper = mapper_of(&text);
     let mut doc = order();
     doc["goods_list"][0]["suite_no"] = serde_json::json!([]);
     doc["goods_list"][1]["suite_no"] = serde_json::json!(["TZ-1"]);
@@ -220,9 +223,7 @@ fn fused_fields_see_the_calcs_of_their_line() {
         "      calc:\n        code: \"{{ line.spec_no | lower }}\"\n      fields:\n        remark: \"{{ calc.code ~ '!' }}\"\n        materialid_id:",
     );
     assert!(text.contains("calc.code"));
-    let mapper = Scheme::load_str("unit.yaml", &text, &|_| None)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .mapper;
+    let mapper = mapper_of(&text);
     let body = mapper
         .map(&mapper.parse(&order().to_string()).unwrap())
         .unwrap();
