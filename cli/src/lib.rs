@@ -83,7 +83,7 @@ fn load_scheme(name: &str) -> Result<Scheme, SchemeError> {
         return Scheme::load_file(path);
     }
     for (file, text) in bundled::SCHEMES {
-        let scheme = Scheme::load_str(file, text, &|key| std::env::var(key).ok())?;
+        let scheme = Scheme::load_str(file, text, &ferry_common::scheme::process_env)?;
         if scheme.id() == name {
             return Ok(scheme);
         }

@@ -18,7 +18,7 @@ pub const SCHEMES: &[(&str, &str)] = &[
 pub fn load_all() -> Result<Vec<Scheme>, SchemeError> {
     SCHEMES
         .iter()
-        .map(|(name, text)| Scheme::load_str(name, text, &|key| std::env::var(key).ok()))
+        .map(|(name, text)| Scheme::load_str(name, text, &crate::scheme::process_env))
         .collect()
 }
 

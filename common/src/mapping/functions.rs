@@ -183,13 +183,17 @@ fn date(value: Value, format: Option<String>) -> Result<Value, Error> {
         .map_err(|e| fail(format!("date(): bad format '{format}': {e}")))
 }
 
+/// A value as text: a string as it is, anything else as MiniJinja prints it.
+pub(crate) fn text_of(value: &Value) -> String {
+    value
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| value.to_string())
+}
+
 /// `md5(text)` → 32 lowercase hex digits.
 fn md5_hex(value: Value) -> String {
-    let text = match value.as_str() {
-        Some(s) => s.to_owned(),
-        None => value.to_string(),
-    };
-    let digest = Md5::digest(text.as_bytes());
+    let digest = Md5::digest(text_of(&value).as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -329,12 +329,7 @@ impl Mapper {
         let value = doc.get_attr(&self.key_field).ok()?;
         match value.kind() {
             ValueKind::Undefined | ValueKind::None => None,
-            _ => Some(
-                value
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| value.to_string()),
-            ),
+            _ => Some(functions::text_of(&value)),
         }
     }
 
@@ -610,13 +605,7 @@ impl Mapper {
             if value.is_undefined() || value.is_none() {
                 continue;
             }
-            out.push((
-                name.clone(),
-                value
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| value.to_string()),
-            ));
+            out.push((name.clone(), functions::text_of(&value)));
         }
         Ok(out)
     }

@@ -16,6 +16,11 @@ use crate::mapping::{EnvLookup, Mapper};
 pub use config::{SchemeConfig, Spanned};
 pub use diagnostic::{Diagnostic, Severity, Sink};
 
+/// Reads scheme `env` variables from the process environment.
+pub fn process_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
 /// The checked window rules of a scheme.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WindowRules {
@@ -73,7 +78,7 @@ impl Scheme {
                 format!("cannot read the file: {e}"),
             )],
         })?;
-        Scheme::load_str(&name, &text, &|key| std::env::var(key).ok())
+        Scheme::load_str(&name, &text, &process_env)
     }
 
     /// Loads and checks a scheme from text; `file` names it in diagnostics.
