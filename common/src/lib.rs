@@ -5,6 +5,7 @@
 
 pub mod bundled;
 pub mod catalog;
+pub mod connector;
 pub mod error;
 pub mod mapping;
 pub mod scheme;

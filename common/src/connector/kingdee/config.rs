@@ -1,0 +1,29 @@
+//! What the Kingdee connector needs: the gateway, the developer app (signs every request) and the
+//! tenant's authorisation (fetches the app-token).
+
+use serde::Deserialize;
+
+use crate::connector::Secret;
+
+/// Kingdee credentials and endpoint.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KingdeeConfig {
+    /// The API gateway's base URL.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// The developer app's client id (`X-Api-ClientID`).
+    pub client_id: String,
+    /// The developer app's client secret: signs every request.
+    pub client_secret: Secret,
+    /// The tenant's app key (from the authorisation).
+    pub app_key: String,
+    /// The tenant's app secret: signs the token request (`app_signature`).
+    pub app_secret: Secret,
+    /// The tenant's domain (`X-GW-Router-Addr`).
+    pub domain: String,
+}
+
+fn default_url() -> String {
+    super::wire::GATEWAY_URL.to_owned()
+}

@@ -1,0 +1,20 @@
+//! The three ERP connectors (WDT, Kingdee, Yonyou) and what they share: secrets that never print,
+//! HTTP settings, the typed outcome of every call and the bounded retry loop.
+//!
+//! Each connector folder has the same file roles: `config.rs` (credentials and endpoints),
+//! `sign.rs` (signatures, with the contract's test vectors in `tests.rs`), `wire.rs` (request and
+//! answer shapes, and how an answer is classified) and `client.rs` (the calls).
+
+mod http;
+pub mod kingdee;
+mod outcome;
+mod retry;
+mod secret;
+mod token;
+pub mod wdt;
+pub mod yonyou;
+
+pub use http::{HttpSettings, install_crypto_provider};
+pub use outcome::{CallError, FailureClass, Saved};
+pub use retry::RetrySettings;
+pub use secret::Secret;

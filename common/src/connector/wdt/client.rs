@@ -1,0 +1,164 @@
+//! The WDT query client: one page of one window per call, over either transport, with bounded retries.
+
+use reqwest::Client;
+use serde_json::Value;
+
+use super::config::WdtConfig;
+use super::{sign, wire};
+use crate::connector::http::{Call, build_client};
+use crate::connector::{CallError, FailureClass, HttpSettings};
+use crate::scheme::config::Transport;
+
+/// One page of documents.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    /// The number of documents in the whole window, as the service reported it (page 0 always has it).
+    pub total_count: Option<u64>,
+    /// The documents of this page, as WDT sent them.
+    pub documents: Vec<Value>,
+}
+
+/// Reads WDT's order and stock-out queries.
+#[derive(Clone, Debug)]
+pub struct WdtClient {
+    http: Client,
+    config: WdtConfig,
+    settings: HttpSettings,
+}
+
+const SERVICE: &str = "wdt";
+
+impl WdtClient {
+    /// A client for one WDT account.
+    pub fn new(config: WdtConfig, settings: HttpSettings) -> Result<Self, CallError> {
+        Ok(WdtClient {
+            http: build_client(SERVICE, &settings)?,
+            config,
+            settings,
+        })
+    }
+
+    /// One page of `api` (`wdt.trade.query`, `wdt.stockout.order.query.trade`): `params` are the
+    /// business parameters the scheme rendered (window, `page_no`, `page_size`, filters); the client
+    /// adds the transport's system parameters and signature. Reads are retried on any lost answer.
+    pub async fn query_page(
+        &self,
+        transport: Transport,
+        api: &str,
+        params: &[(String, String)],
+    ) -> Result<Page, CallError> {
+        let call = Call {
+            service: SERVICE,
+            operation: api,
+            write: false,
+        };
+        let list_key = crate::catalog::find("wdt", api)
+            .and_then(|catalog| catalog.list_key.clone())
+            .ok_or_else(|| {
+                call.error(
+                    FailureClass::Permanent,
+                    None,
+                    format!("unknown WDT query API '{api}'"),
+                )
+            })?;
+        self.settings
+            .retry
+            .run(true, |_| async {
+                match transport {
+                    Transport::Qimen => self.qimen_once(&call, api, params, &list_key).await,
+                    Transport::Openapi2 => self.openapi2_once(&call, api, params, &list_key).await,
+                }
+            })
+            .await
+    }
+
+    async fn qimen_once(
+        &self,
+        call: &Call<'_>,
+        api: &str,
+        params: &[(String, String)],
+        list_key: &str,
+    ) -> Result<Page, CallError> {
+        let qimen = self.config.qimen.as_ref().ok_or_else(|| {
+            call.error(
+                FailureClass::Permanent,
+                None,
+                "the WDT connector has no `qimen` credentials configured",
+            )
+        })?;
+        let timestamp = crate::time::format_source(crate::time::to_beijing(jiff::Timestamp::now()));
+        let mut all: Vec<(String, String)> = [
+            ("method", api),
+            ("app_key", qimen.app_key.as_str()),
+            ("target_app_key", qimen.target_app_key.as_str()),
+            ("sid", self.config.sid.as_str()),
+            ("timestamp", timestamp.as_str()),
+            ("format", "json"),
+            ("v", "2.0"),
+            ("sign_method", "md5"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        all.extend(params.iter().cloned());
+        let signature = sign::qimen(&all, qimen.app_secret.expose());
+        all.push(("sign".to_owned(), signature));
+        let reply = call.send(self.http.get(&qimen.url).query(&all)).await?;
+        let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
+        match wire::qimen_answer(&body) {
+            Ok(answer) => Ok(page(answer, list_key)),
+            Err(Some((class, code, message))) => Err(call.error(class, Some(code), message)),
+            Err(None) => Err(call.unreadable(&reply)),
+        }
+    }
+
+    async fn openapi2_once(
+        &self,
+        call: &Call<'_>,
+        api: &str,
+        params: &[(String, String)],
+        list_key: &str,
+    ) -> Result<Page, CallError> {
+        let openapi2 = self.config.openapi2.as_ref().ok_or_else(|| {
+            call.error(
+                FailureClass::Permanent,
+                None,
+                "the WDT connector has no `openapi2` credentials configured",
+            )
+        })?;
+        let path = wire::openapi2_path(api).ok_or_else(|| {
+            call.error(
+                FailureClass::Permanent,
+                None,
+                format!("'{api}' has no openapi2 endpoint"),
+            )
+        })?;
+        let mut all: Vec<(String, String)> = vec![
+            ("sid".to_owned(), self.config.sid.clone()),
+            ("appkey".to_owned(), openapi2.appkey.clone()),
+            (
+                "timestamp".to_owned(),
+                jiff::Timestamp::now().as_second().to_string(),
+            ),
+        ];
+        all.extend(params.iter().cloned());
+        let signature = sign::openapi2(&all, openapi2.appsecret.expose());
+        all.push(("sign".to_owned(), signature));
+        let url = format!("{}/{path}", openapi2.url.trim_end_matches('/'));
+        let reply = call.send(self.http.post(url).form(&all)).await?;
+        let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
+        match wire::openapi2_answer(&body) {
+            Ok(answer) => Ok(page(answer, list_key)),
+            Err(Some((class, code, message))) => Err(call.error(class, Some(code), message)),
+            Err(None) => Err(call.unreadable(&reply)),
+        }
+    }
+}
+
+fn page(answer: &Value, list_key: &str) -> Page {
+    let (total_count, documents) = wire::page_of(answer, list_key);
+    Page {
+        total_count,
+        documents,
+    }
+}

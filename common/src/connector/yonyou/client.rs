@@ -1,0 +1,201 @@
+//! The Yonyou client: data-centre discovery (cached), the access token (cached, renewed on `310036`
+//! or a `非法token` body) and `singleSave`. With a `resubmitCheckKey` in the body a save is
+//! idempotent, so the client repeats it after an ambiguous outcome; the duplicate-key answer is a
+//! success carrying the first save's id.
+
+use std::time::Duration;
+
+use reqwest::Client;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::config::YonyouConfig;
+use super::{sign, wire};
+use crate::connector::http::{Call, build_client};
+use crate::connector::token::{Attempt, TokenCache};
+use crate::connector::{CallError, FailureClass, HttpSettings, Saved, Secret};
+
+const SERVICE: &str = "yonyou";
+
+/// The tenant's data centre.
+#[derive(Clone, Debug)]
+struct DataCentre {
+    gateway_url: String,
+    token_url: String,
+}
+
+/// Writes sales orders to one Yonyou tenant.
+pub struct YonyouClient {
+    http: Client,
+    config: YonyouConfig,
+    settings: HttpSettings,
+    centre: OnceCell<DataCentre>,
+    token: TokenCache,
+}
+
+impl std::fmt::Debug for YonyouClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YonyouClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl YonyouClient {
+    /// A client for one tenant.
+    pub fn new(config: YonyouConfig, settings: HttpSettings) -> Result<Self, CallError> {
+        Ok(YonyouClient {
+            http: build_client(SERVICE, &settings)?,
+            config,
+            settings,
+            centre: OnceCell::new(),
+            token: TokenCache::default(),
+        })
+    }
+
+    /// The tenant's gateway and token URLs, asked for once.
+    async fn centre(&self) -> Result<&DataCentre, CallError> {
+        self.centre
+            .get_or_try_init(|| async {
+                let call = Call {
+                    service: SERVICE,
+                    operation: "getGatewayAddress",
+                    write: false,
+                };
+                let url = format!(
+                    "{}{}?tenantId={}",
+                    self.config.url.trim_end_matches('/'),
+                    wire::DISCOVERY_PATH,
+                    sign::encode(&self.config.tenant_id)
+                );
+                let reply = call.send(self.http.get(url)).await?;
+                let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
+                let code = wire::code_of(&body).unwrap_or_default();
+                if code != wire::AUTH_OK {
+                    return Err(call.error(
+                        FailureClass::Permanent,
+                        Some(code),
+                        format!(
+                            "no data centre for tenant '{}': {}",
+                            self.config.tenant_id,
+                            wire::message_of(&body)
+                        ),
+                    ));
+                }
+                let field = |name: &str| {
+                    body.pointer(&format!("/data/{name}"))
+                        .and_then(Value::as_str)
+                        .map(|u| u.trim_end_matches('/').to_owned())
+                };
+                match (field("gatewayUrl"), field("tokenUrl")) {
+                    (Some(gateway_url), Some(token_url)) => Ok(DataCentre {
+                        gateway_url,
+                        token_url,
+                    }),
+                    _ => Err(call.unreadable(&reply)),
+                }
+            })
+            .await
+    }
+
+    /// Fetches an access token (the token cache calls this once per expiry or rejection).
+    async fn fetch_token(&self) -> Result<(Secret, Duration), CallError> {
+        let call = Call {
+            service: SERVICE,
+            operation: "getAccessToken",
+            write: false,
+        };
+        let centre = self.centre().await?;
+        let timestamp = jiff::Timestamp::now().as_millisecond().to_string();
+        // Built by hand: the signature is URL-encoded exactly once, and reqwest keeps escapes as given.
+        let url = format!(
+            "{}{}?appKey={}&timestamp={timestamp}&signature={}",
+            centre.token_url,
+            wire::TOKEN_PATH,
+            sign::encode(&self.config.app_key),
+            sign::signature(
+                &self.config.app_key,
+                &timestamp,
+                self.config.app_secret.expose()
+            )
+        );
+        let reply = call.send(self.http.get(url)).await?;
+        let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
+        let code = wire::code_of(&body).unwrap_or_default();
+        if code != wire::AUTH_OK {
+            let class = if wire::THROTTLE_CODES.contains(&code.as_str()) {
+                FailureClass::Retryable
+            } else {
+                FailureClass::Permanent
+            };
+            return Err(call.error(class, Some(code), wire::message_of(&body)));
+        }
+        let token = body
+            .pointer("/data/access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| call.unreadable(&reply))?;
+        let lifetime = body
+            .pointer("/data/expire")
+            .and_then(Value::as_u64)
+            .unwrap_or(7200);
+        Ok((Secret::new(token), Duration::from_secs(lifetime)))
+    }
+
+    /// Saves a sales order (`body` is the mapped `{"data": {...}}`). Success and the duplicate-key
+    /// answer both give the order's id.
+    pub async fn save_order(&self, body: &Value) -> Result<Saved, CallError> {
+        let call = Call {
+            service: SERVICE,
+            operation: "singleSave",
+            write: true,
+        };
+        let keyed = body
+            .pointer("/data/resubmitCheckKey")
+            .and_then(Value::as_str)
+            .is_some_and(|key| !key.is_empty());
+        let text = body.to_string();
+        self.settings
+            .retry
+            .run(keyed, |_| async {
+                let centre = self.centre().await?;
+                self.token
+                    .authorized(
+                        || self.fetch_token(),
+                        |token: Secret| {
+                            let url = format!(
+                                "{}{}?access_token={}",
+                                centre.gateway_url,
+                                wire::SAVE_PATH,
+                                sign::encode(token.expose())
+                            );
+                            let request = self
+                                .http
+                                .post(url)
+                                .header("Content-Type", "application/json;charset=UTF-8")
+                                .body(text.clone());
+                            async move {
+                                let reply = call.send(request).await?;
+                                match wire::read_save(&reply.body, reply.json().as_ref()) {
+                                    wire::Answer::Saved(data, repeat) => {
+                                        let target_id = wire::saved_id(&data)
+                                            .ok_or_else(|| call.unreadable(&reply))?;
+                                        Ok(Attempt::Done(Saved { target_id, repeat }))
+                                    }
+                                    wire::Answer::TokenRejected(message) => {
+                                        Ok(Attempt::TokenRejected(message))
+                                    }
+                                    wire::Answer::Refused(class, code, message, wait) => Err(call
+                                        .error(class, Some(code), message)
+                                        .with_retry_after(wait)),
+                                    wire::Answer::Unreadable => Err(call.unreadable(&reply)),
+                                }
+                            }
+                        },
+                        SERVICE,
+                        call.operation,
+                    )
+                    .await
+            })
+            .await
+    }
+}
