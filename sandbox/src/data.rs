@@ -105,6 +105,39 @@ impl Generator {
         }
     }
 
+    /// A generator for `seed` whose documents start at `base` (Beijing time).
+    pub fn with_base(seed: u64, base: jiff::civil::DateTime) -> Self {
+        Generator { seed, base }
+    }
+
+    /// The base time documents start from.
+    pub fn base(&self) -> jiff::civil::DateTime {
+        self.base
+    }
+
+    /// Seconds after the base at which order `index` was last modified: the same value
+    /// [`Generator::order`] writes, without building the order.
+    pub fn order_modified_offset(&self, index: u64) -> i64 {
+        let mut rng = self.rng(1, index);
+        // The same draws, in the same order, as `order`.
+        rng.usize(0..SHOPS.len());
+        rng.usize(0..WAREHOUSES.len());
+        let created_at = (index as i64 * 7) % (30 * 86_400) + rng.i64(0..600);
+        created_at + rng.i64(0..7200)
+    }
+
+    /// Seconds after the base at which the stock-out of order `index` shipped (its `consign_time`
+    /// and `modified`), without building it.
+    pub fn stockout_shipped_offset(&self, index: u64) -> i64 {
+        self.order_modified_offset(index) + self.rng(2, index).i64(600..86_400)
+    }
+
+    /// The largest offset any of the first `count` documents can have: the data set's span.
+    pub fn span(count: u64) -> i64 {
+        let spread = (count.saturating_sub(1) as i64 * 7).min(30 * 86_400 - 1);
+        spread + 600 + 7200 + 86_400
+    }
+
     fn rng(&self, kind: u64, index: u64) -> fastrand::Rng {
         // SplitMix-style mixing so neighbouring indexes give unrelated streams.
         let mut z = self.seed
@@ -274,7 +307,7 @@ impl Generator {
         let mut rng = self.rng(2, index);
         let stockout_id = 500_000 + index;
         let modified = order["modified"].as_str().unwrap_or_default();
-        let shipped = crate::data::parse(modified) + rng.i64(600..86_400);
+        let shipped = self.parse(modified) + rng.i64(600..86_400);
         let details: Vec<Value> = order["goods_list"]
             .as_array()
             .into_iter()
@@ -352,13 +385,14 @@ impl Generator {
     }
 }
 
-/// Seconds since the data set's base time of a `YYYY-MM-DD HH:MM:SS` time.
-fn parse(text: &str) -> i64 {
-    let base = jiff::civil::date(2026, 11, 1).at(0, 0, 0, 0);
-    jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S", text)
-        .and_then(|t| t.to_datetime())
-        .map(|t| base.duration_until(t).as_secs())
-        .unwrap_or(0)
+impl Generator {
+    /// Seconds since the base time of a `YYYY-MM-DD HH:MM:SS` time.
+    fn parse(&self, text: &str) -> i64 {
+        jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S", text)
+            .and_then(|t| t.to_datetime())
+            .map(|t| self.base.duration_until(t).as_secs())
+            .unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -378,6 +412,13 @@ mod tests {
             .filter(|l| l["gift_type"] == "1")
             .count();
         assert!(gifts > 10, "expected gifts in 200 orders, found {gifts}");
+        for i in [0, 42, 999, 5000] {
+            let offset = a.order_modified_offset(i);
+            assert_eq!(a.order(i)["modified"], a.time(offset));
+            let shipped = a.stockout_shipped_offset(i);
+            assert_eq!(a.stockout(i)["consign_time"], a.time(shipped));
+            assert!(shipped <= Generator::span(i + 1));
+        }
         let stockout = a.stockout(42);
         assert_eq!(stockout["src_order_no"], a.order(42)["trade_no"]);
         assert!(!stockout["details_list"].as_array().unwrap().is_empty());

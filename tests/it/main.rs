@@ -2,5 +2,6 @@
 
 mod check;
 mod cli;
+mod connectors;
 mod golden;
 mod invariants;

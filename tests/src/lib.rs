@@ -134,3 +134,77 @@ pub fn json_diff(expected: &serde_json::Value, actual: &serde_json::Value) -> Ve
     walk("$", expected, actual, &mut out);
     out
 }
+
+/// Client settings for tests: short timeouts and quick retries, so a faulted call costs milliseconds.
+pub fn quick_http() -> ferry_common::connector::HttpSettings {
+    ferry_common::connector::HttpSettings {
+        timeout: std::time::Duration::from_millis(800),
+        connect_timeout: std::time::Duration::from_millis(800),
+        retry: ferry_common::connector::RetrySettings {
+            max_attempts: 4,
+            min_backoff: std::time::Duration::from_millis(5),
+            max_backoff: std::time::Duration::from_millis(50),
+            max_wait: std::time::Duration::from_secs(3),
+        },
+    }
+}
+
+/// Starts a sandbox with `documents` orders (and as many stock-outs) and otherwise default settings
+/// changed by `adjust`.
+pub async fn spawn_sandbox(
+    documents: u64,
+    adjust: impl FnOnce(&mut ferry_sandbox::SandboxConfig),
+) -> ferry_sandbox::Sandbox {
+    capture_logs();
+    let mut config = ferry_sandbox::SandboxConfig {
+        documents,
+        ..Default::default()
+    };
+    adjust(&mut config);
+    ferry_sandbox::Sandbox::start(config)
+        .await
+        .expect("the sandbox starts on 127.0.0.1")
+}
+
+/// Every log line written by any test in this process, at the most verbose level.
+#[derive(Clone, Default)]
+pub struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs (once) a TRACE-level subscriber that writes every test's logs into one buffer, and
+/// returns the buffer: the secrets test greps it.
+pub fn capture_logs() -> LogBuffer {
+    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+    .clone()
+}

@@ -107,7 +107,7 @@ impl WdtClient {
         let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
         match wire::qimen_answer(&body) {
             Ok(answer) => Ok(page(answer, list_key)),
-            Err(Some((class, code, message))) => Err(call.error(class, Some(code), message)),
+            Err(Some(refusal)) => Err(refused(call, refusal)),
             Err(None) => Err(call.unreadable(&reply)),
         }
     }
@@ -149,10 +149,17 @@ impl WdtClient {
         let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
         match wire::openapi2_answer(&body) {
             Ok(answer) => Ok(page(answer, list_key)),
-            Err(Some((class, code, message))) => Err(call.error(class, Some(code), message)),
+            Err(Some(refusal)) => Err(refused(call, refusal)),
             Err(None) => Err(call.unreadable(&reply)),
         }
     }
+}
+
+/// A refusal as a typed outcome; throttling carries the wait before the next try.
+fn refused(call: &Call<'_>, (class, code, message): wire::Refusal) -> CallError {
+    let wait = (code == wire::THROTTLED.to_string()).then_some(wire::THROTTLE_WAIT);
+    call.error(class, Some(code), message)
+        .with_retry_after(wait)
 }
 
 fn page(answer: &Value, list_key: &str) -> Page {

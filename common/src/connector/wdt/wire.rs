@@ -24,8 +24,14 @@ pub const INVALID_METHOD: &str = "22";
 pub const MISSING_ARGUMENT: &str = "40";
 /// 系统调用频繁: the per-minute call limit was reached (gateway or business code).
 pub const THROTTLED: i64 = 1012;
+/// How long to wait after 系统调用频繁 (WDT names no time; its limit is per minute).
+pub const THROTTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// openapi2 code: 无效timestamp (outside ±300 s).
 pub const OPENAPI2_BAD_TIMESTAMP: i64 = 100;
+/// openapi2 code [I]: unknown appkey.
+pub const OPENAPI2_BAD_APPKEY: i64 = 1050;
+/// openapi2 code [I]: the signature does not match.
+pub const OPENAPI2_BAD_SIGN: i64 = 1060;
 /// Business code [I]: a request parameter is wrong (window too long, bad page size, bad time).
 pub const BAD_PARAMETER: i64 = 1;
 

@@ -44,6 +44,8 @@ pub const THROTTLED: &str = "310046";
 pub const BAD_PARAMETER: &str = "310008";
 /// A business error (the message says which).
 pub const BUSINESS_ERROR: &str = "999";
+/// How long to wait after a rate-limit code (the gateway names no time; its windows are a minute).
+pub const THROTTLE_WAIT: Duration = Duration::from_secs(1);
 /// How long to wait after `202` or `310504`.
 pub const PROCESSING_WAIT: Duration = Duration::from_secs(5);
 /// The body some endpoints send, as text, for a bad token.
@@ -102,9 +104,12 @@ pub(crate) fn read_save(text: &str, body: Option<&Value>) -> Answer {
             message,
             Some(PROCESSING_WAIT),
         ),
-        code if THROTTLE_CODES.contains(&code) => {
-            Answer::Refused(FailureClass::Retryable, code.to_owned(), message, None)
-        }
+        code if THROTTLE_CODES.contains(&code) => Answer::Refused(
+            FailureClass::Retryable,
+            code.to_owned(),
+            message,
+            Some(THROTTLE_WAIT),
+        ),
         _ => Answer::Refused(FailureClass::Permanent, code, message, None),
     }
 }

@@ -1,0 +1,124 @@
+//! How the sandbox answers: JSON bodies, and the faulted answers (503 pages, hangs, truncated or
+//! non-JSON bodies, and a connection cut mid-answer after the work was done).
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::State;
+use crate::faults::{Endpoint, Fault};
+
+/// A JSON answer.
+pub(crate) fn json(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A JSON answer with `Retry-After` (whole seconds, at least 1).
+pub(crate) fn throttled(status: StatusCode, body: &Value, wait: std::time::Duration) -> Response {
+    let mut response = json(status, body);
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn html(status: StatusCode) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html")],
+        format!("<html><body><h1>{status}</h1><p>nginx</p></body></html>"),
+    )
+        .into_response()
+}
+
+/// What a request goes on with after its fault roll.
+pub(crate) enum Go {
+    /// Handle it; `lose_answer` cuts the connection after the work is done.
+    On { lose_answer: bool },
+    /// Answer this instead, doing nothing.
+    Stop(Response),
+}
+
+/// Rolls the fault for one request to `endpoint` and applies what happens before the work.
+/// `throttle` is the service's own throttling answer.
+pub(crate) async fn fault(
+    state: &State,
+    endpoint: Endpoint,
+    throttle: impl FnOnce() -> Response,
+) -> Go {
+    state.count(endpoint);
+    let Some(fault) = state.faults.draw(endpoint) else {
+        return Go::On { lose_answer: false };
+    };
+    tracing::debug!(?endpoint, ?fault, "sandbox fault");
+    match fault {
+        Fault::ServerError => Go::Stop(html(StatusCode::SERVICE_UNAVAILABLE)),
+        Fault::Timeout => {
+            tokio::time::sleep(state.config.hang).await;
+            Go::Stop(html(StatusCode::GATEWAY_TIMEOUT))
+        }
+        Fault::Slow => {
+            tokio::time::sleep(state.config.slow).await;
+            Go::On { lose_answer: false }
+        }
+        Fault::Throttle => Go::Stop(throttle()),
+        Fault::TokenExpiry => {
+            match endpoint {
+                Endpoint::KingdeeToken | Endpoint::KingdeeSave | Endpoint::KingdeeList => {
+                    state.kingdee_tokens.expire_all()
+                }
+                Endpoint::YonyouDiscovery | Endpoint::YonyouToken | Endpoint::YonyouSave => {
+                    state.yonyou_tokens.expire_all()
+                }
+                Endpoint::WdtQuery => {}
+            }
+            Go::On { lose_answer: false }
+        }
+        Fault::Malformed => Go::Stop(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"code\":\"200\",\"data\":{\"id\":\"21",
+            )
+                .into_response(),
+        ),
+        Fault::NotJson => Go::Stop(match endpoint {
+            Endpoint::YonyouSave => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
+                ferry_common::connector::yonyou::wire::ILLEGAL_TOKEN_TEXT,
+            )
+                .into_response(),
+            _ => html(StatusCode::OK),
+        }),
+        Fault::CommitThenLost => Go::On { lose_answer: true },
+    }
+}
+
+/// Sends `response`, or, when the answer is to be lost, its first bytes and then a cut connection.
+pub(crate) async fn finish(response: Response, lose_answer: bool) -> Response {
+    if !lose_answer {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox: answer lost after commit",
+        )),
+    ];
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
+}

@@ -1,0 +1,331 @@
+//! The WDT side of the sandbox: the seeded orders and stock-outs, indexed by the times the queries
+//! filter on, and the changes the real service sees while an integration runs: edits (a new
+//! `modified` time and content), late commits (a document that appears with an earlier time), a
+//! stock-out approved again under a new `order_no`, and drift while a window is paged.
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::data::Generator;
+
+/// Which WDT document list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `wdt.trade.query` orders, keyed on `trade_id`.
+    Order,
+    /// `wdt.stockout.order.query.trade` sales stock-outs, keyed on `stockout_id`.
+    Stockout,
+}
+
+/// Which time a query filters on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeField {
+    /// `modified`.
+    Modified,
+    /// `consign_time` (stock-outs only).
+    Consign,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    /// `modified`, unix seconds.
+    modified: i64,
+    /// `consign_time`, unix seconds (stock-outs).
+    consign: i64,
+    /// 0 as generated; each edit adds one.
+    version: u32,
+    /// Re-approvals (each gives the stock-out a new `order_no`).
+    reapprovals: u32,
+    /// Hidden from queries until this instant (unix seconds): a late commit.
+    visible_from: i64,
+    /// The generator's document this one is built from.
+    template: u64,
+}
+
+#[derive(Debug, Default)]
+struct Collection {
+    entries: Vec<Entry>,
+    by_modified: BTreeSet<(i64, u32)>,
+    by_consign: BTreeSet<(i64, u32)>,
+}
+
+impl Collection {
+    fn push(&mut self, entry: Entry) -> u32 {
+        let index = self.entries.len() as u32;
+        self.by_modified.insert((entry.modified, index));
+        self.by_consign.insert((entry.consign, index));
+        self.entries.push(entry);
+        index
+    }
+
+    fn set_modified(&mut self, index: u32, modified: i64) {
+        let entry = &mut self.entries[index as usize];
+        self.by_modified.remove(&(entry.modified, index));
+        entry.modified = modified;
+        self.by_modified.insert((modified, index));
+    }
+}
+
+/// The documents a WDT account holds.
+#[derive(Debug)]
+pub struct SourceData {
+    generator: Generator,
+    /// Unix seconds of the generator's base time.
+    base: i64,
+    orders: Collection,
+    stockouts: Collection,
+}
+
+fn beijing(unix: i64) -> String {
+    ferry_common::time::format_source(ferry_common::time::to_beijing(
+        Timestamp::from_second(unix).expect("a time in range"),
+    ))
+}
+
+impl SourceData {
+    /// `count` orders and their `count` stock-outs from `seed`, the newest stock-out shipped just
+    /// before `now` (so the whole data set is in the past when the sandbox starts).
+    pub fn generate(seed: u64, count: u64, now: Timestamp) -> Self {
+        let span = Generator::span(count);
+        let base_instant = now
+            .checked_sub(jiff::SignedDuration::from_secs(span + 60))
+            .expect("a time in range");
+        let base = ferry_common::time::to_beijing(base_instant);
+        let generator = Generator::with_base(seed, base);
+        let mut data = SourceData {
+            generator,
+            base: base_instant.as_second(),
+            orders: Collection::default(),
+            stockouts: Collection::default(),
+        };
+        for index in 0..count {
+            let modified = data.base + data.generator.order_modified_offset(index);
+            data.orders.push(Entry {
+                modified,
+                consign: modified,
+                version: 0,
+                reapprovals: 0,
+                visible_from: 0,
+                template: index,
+            });
+            let shipped = data.base + data.generator.stockout_shipped_offset(index);
+            data.stockouts.push(Entry {
+                modified: shipped,
+                consign: shipped,
+                version: 0,
+                reapprovals: 0,
+                visible_from: 0,
+                template: index,
+            });
+        }
+        data
+    }
+
+    fn collection(&self, kind: Kind) -> &Collection {
+        match kind {
+            Kind::Order => &self.orders,
+            Kind::Stockout => &self.stockouts,
+        }
+    }
+
+    fn collection_mut(&mut self, kind: Kind) -> &mut Collection {
+        match kind {
+            Kind::Order => &mut self.orders,
+            Kind::Stockout => &mut self.stockouts,
+        }
+    }
+
+    /// Documents of `kind`, late commits not yet visible included.
+    pub fn len(&self, kind: Kind) -> usize {
+        self.collection(kind).entries.len()
+    }
+
+    /// Whether there are no documents at all.
+    pub fn is_empty(&self) -> bool {
+        self.orders.entries.is_empty()
+    }
+
+    /// The earliest `modified` time of the data set, Beijing time: where a first sync starts.
+    pub fn first_time(&self) -> String {
+        beijing(self.base)
+    }
+
+    /// Document `index` of `kind` as the API returns it now.
+    pub fn document(&self, kind: Kind, index: u32) -> Value {
+        let entry = &self.collection(kind).entries[index as usize];
+        let mut doc = match kind {
+            Kind::Order => self.generator.order(entry.template),
+            Kind::Stockout => self.generator.stockout(entry.template),
+        };
+        let id_field = match kind {
+            Kind::Order => "trade_id",
+            Kind::Stockout => "stockout_id",
+        };
+        if entry.template != u64::from(index) {
+            // A late commit: a document of its own, built from an existing one.
+            let offset = match kind {
+                Kind::Order => 100_000,
+                Kind::Stockout => 500_000,
+            };
+            let id = (offset + u64::from(index)).to_string();
+            doc[id_field] = Value::String(id.clone());
+            if kind == Kind::Order {
+                doc["trade_no"] = Value::String(format!("JYL{index:09}"));
+                doc["src_tids"] = Value::String(format!("L{index:012}"));
+            } else {
+                doc["src_order_no"] = Value::String(format!("JYL{index:09}"));
+                doc["order_no"] = Value::String(format!("CKL{index:09}"));
+                if let Some(lines) = doc["details_list"].as_array_mut() {
+                    for line in lines {
+                        line["stockout_id"] = Value::String(id.clone());
+                    }
+                }
+            }
+        }
+        doc["modified"] = Value::String(beijing(entry.modified));
+        if kind == Kind::Stockout {
+            doc["consign_time"] = Value::String(beijing(entry.consign));
+        }
+        if entry.version > 0 {
+            let note = format!("第{}次修改", entry.version);
+            let field = match kind {
+                Kind::Order => "cs_remark",
+                Kind::Stockout => "remark",
+            };
+            doc[field] = Value::String(note);
+        }
+        if entry.reapprovals > 0
+            && let Some(number) = doc["order_no"].as_str()
+        {
+            doc["order_no"] = Value::String(format!("{number}-{}", entry.reapprovals));
+        }
+        doc
+    }
+
+    /// The key of document `index` (`trade_id` or `stockout_id`).
+    pub fn key(&self, kind: Kind, index: u32) -> String {
+        let offset = match kind {
+            Kind::Order => 100_000,
+            Kind::Stockout => 500_000,
+        };
+        (offset + u64::from(index)).to_string()
+    }
+
+    /// The index of the document whose key is `key`.
+    pub fn index_of_key(&self, kind: Kind, key: &str) -> Option<u32> {
+        let offset = match kind {
+            Kind::Order => 100_000,
+            Kind::Stockout => 500_000,
+        };
+        let index = key.parse::<u64>().ok()?.checked_sub(offset)?;
+        (index < self.len(kind) as u64).then_some(index as u32)
+    }
+
+    /// Indexes of the visible documents whose `field` time lies in `[start, end]` (unix seconds,
+    /// both ends included), ordered by that time.
+    pub fn window(&self, kind: Kind, field: TimeField, start: i64, end: i64, now: i64) -> Vec<u32> {
+        let collection = self.collection(kind);
+        let index = match field {
+            TimeField::Modified => &collection.by_modified,
+            TimeField::Consign => &collection.by_consign,
+        };
+        index
+            .range((start, 0)..=(end, u32::MAX))
+            .map(|&(_, i)| i)
+            .filter(|&i| collection.entries[i as usize].visible_from <= now)
+            .collect()
+    }
+
+    /// The visible documents whose `field` (`trade_no`, `src_tid`, `src_order_no`) equals `value`.
+    pub fn lookup(&self, kind: Kind, field: &str, value: &str, now: i64) -> Vec<u32> {
+        let matches = |doc: &Value| match field {
+            "src_tid" => doc["src_tids"]
+                .as_str()
+                .is_some_and(|tids| tids.split(',').any(|t| t == value)),
+            _ => doc[field].as_str() == Some(value),
+        };
+        // Orders put the index in the number's last six digits; late commits in the last nine.
+        let candidates: Vec<u32> = if field == "trade_no" || field == "src_order_no" {
+            let digits: String = value
+                .chars()
+                .rev()
+                .take(9)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let tail6 = value.len().checked_sub(6).and_then(|at| value.get(at..));
+            let mut out = Vec::new();
+            if let Ok(n) = digits.parse::<u32>() {
+                out.push(n);
+            }
+            if let Some(Ok(n)) = tail6.map(str::parse::<u32>) {
+                let mut i = n;
+                while (i as usize) < self.len(kind) {
+                    out.push(i);
+                    i += 1_000_000;
+                }
+            }
+            out
+        } else {
+            (0..self.len(kind) as u32).collect()
+        };
+        let mut found: Vec<u32> = candidates
+            .into_iter()
+            .filter(|&i| (i as usize) < self.len(kind))
+            .filter(|&i| self.collection(kind).entries[i as usize].visible_from <= now)
+            .filter(|&i| matches(&self.document(kind, i)))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// Edits document `index` at `now`: a new `modified` time and a changed remark.
+    pub fn modify(&mut self, kind: Kind, index: u32, now: i64) {
+        let collection = self.collection_mut(kind);
+        collection.entries[index as usize].version += 1;
+        collection.set_modified(index, now);
+    }
+
+    /// Rejects and approves stock-out `index` again at `now`: a new `order_no`, same `stockout_id`.
+    pub fn reapprove(&mut self, index: u32, now: i64) {
+        self.stockouts.entries[index as usize].reapprovals += 1;
+        self.modify(Kind::Stockout, index, now);
+    }
+
+    /// Commits a new document whose `modified` time is `backdate` seconds before `now`, visible from
+    /// `now` on: what a slow transaction in WDT looks like to a poller. Returns its index.
+    pub fn commit_late(&mut self, kind: Kind, backdate: i64, now: i64) -> u32 {
+        let count = self.len(kind) as u64;
+        // Built from an ordinary document (never the 300-line template), chosen deterministically.
+        let template = count % 999;
+        let modified = now - backdate;
+        self.collection_mut(kind).push(Entry {
+            modified,
+            consign: modified,
+            version: 0,
+            reapprovals: 0,
+            visible_from: now,
+            template,
+        })
+    }
+
+    /// The time (unix seconds) document `index` was last modified.
+    pub fn modified(&self, kind: Kind, index: u32) -> i64 {
+        self.collection(kind).entries[index as usize].modified
+    }
+
+    /// The current version of document `index` (0 as generated; each edit adds one).
+    pub fn version(&self, kind: Kind, index: u32) -> u32 {
+        self.collection(kind).entries[index as usize].version
+    }
+
+    /// Whether document `index` is visible to queries at `now`.
+    pub fn is_visible(&self, kind: Kind, index: u32, now: i64) -> bool {
+        self.collection(kind).entries[index as usize].visible_from <= now
+    }
+}

@@ -1,0 +1,356 @@
+//! The WDT stand-in: `wdt.trade.query` and `wdt.stockout.order.query.trade` over the Qimen router
+//! (`/router/qm`, everything in the query string, TOP md5 sign) and openapi2 (`/openapi2/*.php`,
+//! form body, length-prefixed md5 sign), with the real envelopes, limits and time-field rules.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State as Shared};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use ferry_common::connector::wdt::{sign, wire};
+use serde_json::{Value, json};
+
+use crate::faults::Endpoint;
+use crate::reply::{self, Go};
+use crate::source::{Kind, TimeField};
+use crate::{State, lock, now};
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/router/qm", get(qimen).post(qimen))
+        .route("/openapi2/{file}", post(openapi2))
+        .with_state(state)
+}
+
+/// A refusal: code and message.
+type Refusal = (i64, String);
+
+/// The longest window of each query, in seconds.
+fn max_window(kind: Kind) -> i64 {
+    match kind {
+        Kind::Order => 3600,
+        Kind::Stockout => 30 * 86_400,
+    }
+}
+
+fn kind_of(method: &str) -> Option<Kind> {
+    match method {
+        "wdt.trade.query" => Some(Kind::Order),
+        "wdt.stockout.order.query.trade" => Some(Kind::Stockout),
+        _ => None,
+    }
+}
+
+fn parse_time(params: &HashMap<String, String>, name: &str) -> Result<i64, Refusal> {
+    let text = params
+        .get(name)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| (wire::BAD_PARAMETER, format!("{name}不能为空")))?;
+    let time = jiff::fmt::strtime::parse(ferry_common::time::SOURCE_FORMAT, text)
+        .and_then(|t| t.to_datetime())
+        .map_err(|_| {
+            (
+                wire::BAD_PARAMETER,
+                format!("{name}格式错误, 应为YYYY-MM-DD HH:MM:SS: '{text}'"),
+            )
+        })?;
+    Ok(ferry_common::time::from_beijing(time).as_second())
+}
+
+fn number(params: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, Refusal> {
+    match params.get(name).filter(|t| !t.is_empty()) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| (wire::BAD_PARAMETER, format!("{name}必须是整数: '{text}'"))),
+    }
+}
+
+/// Runs one query: the documents of one page and the window's total.
+fn query(
+    state: &State,
+    kind: Kind,
+    params: &HashMap<String, String>,
+) -> Result<(usize, Vec<Value>), Refusal> {
+    let config = &state.config;
+    let page_size = number(params, "page_size", i64::from(config.default_page_size))?;
+    if page_size < 1 || page_size > i64::from(config.max_page_size) {
+        return Err((
+            wire::BAD_PARAMETER,
+            format!("page_size超出范围(1-{}): {page_size}", config.max_page_size),
+        ));
+    }
+    let page_no = number(params, "page_no", 0)?;
+    if page_no < 0 {
+        return Err((wire::BAD_PARAMETER, format!("page_no不能小于0: {page_no}")));
+    }
+    let now = now();
+    let mut source = lock(&state.source);
+    // A look-up of one document ignores every other filter.
+    let lookup_fields: &[&str] = match kind {
+        Kind::Order => &["trade_no", "src_tid"],
+        Kind::Stockout => &["src_order_no", "stockout_no", "src_tid"],
+    };
+    let lookup = lookup_fields
+        .iter()
+        .find_map(|f| params.get(*f).filter(|v| !v.is_empty()).map(|v| (*f, v)));
+    let matching: Vec<u32> = if let Some((field, value)) = lookup {
+        let field = if field == "stockout_no" {
+            "order_no"
+        } else {
+            field
+        };
+        source.lookup(kind, field, value, now)
+    } else {
+        let start = parse_time(params, "start_time")?;
+        let end = parse_time(params, "end_time")?;
+        if end < start {
+            return Err((wire::BAD_PARAMETER, "end_time不能早于start_time".into()));
+        }
+        if end - start > max_window(kind) {
+            let limit = match kind {
+                Kind::Order => "60分钟",
+                Kind::Stockout => "30天",
+            };
+            return Err((wire::BAD_PARAMETER, format!("查询时间跨度不能超过{limit}")));
+        }
+        let status = params.get("status").filter(|s| !s.is_empty());
+        let status_code = match status {
+            Some(s) => Some(
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| (wire::BAD_PARAMETER, format!("status无效: '{s}'")))?,
+            ),
+            None => None,
+        };
+        // §1.3: orders filter on modified; stock-outs on the ship time unless is_by_modified=1 with
+        // a status, or a status below 95 (not yet shipped).
+        let field = match (kind, status_code) {
+            (Kind::Order, _) => TimeField::Modified,
+            (Kind::Stockout, None) => TimeField::Consign,
+            (Kind::Stockout, Some(_))
+                if params.get("is_by_modified").map(String::as_str) == Some("1") =>
+            {
+                TimeField::Modified
+            }
+            (Kind::Stockout, Some(code)) if code >= 95 => TimeField::Consign,
+            (Kind::Stockout, Some(_)) => TimeField::Modified,
+        };
+        let mut found = source.window(kind, field, start, end, now);
+        let filters: Vec<(&str, &String)> = ["shop_no", "warehouse_no"]
+            .into_iter()
+            .filter_map(|f| params.get(f).filter(|v| !v.is_empty()).map(|v| (f, v)))
+            .collect();
+        let status_field = match kind {
+            Kind::Order => "trade_status",
+            Kind::Stockout => "status",
+        };
+        if !filters.is_empty() || status.is_some() {
+            found.retain(|&i| {
+                let doc = source.document(kind, i);
+                filters
+                    .iter()
+                    .all(|(f, v)| doc[*f].as_str() == Some(v.as_str()))
+                    && status.is_none_or(|s| doc[status_field].as_str() == Some(s.as_str()))
+            });
+        }
+        found
+    };
+    let total = matching.len();
+    let from = (page_no as usize).saturating_mul(page_size as usize);
+    let page: Vec<u32> = matching
+        .into_iter()
+        .skip(from)
+        .take(page_size as usize)
+        .collect();
+    let documents: Vec<Value> = page.iter().map(|&i| source.document(kind, i)).collect();
+    // Page drift: some of what was just served is edited before the client asks for the next page.
+    if state.config.drift_rate > 0.0 {
+        let mut rng = lock(&state.drift);
+        for &i in &page {
+            if rng.f64() < state.config.drift_rate {
+                source.modify(kind, i, now);
+            }
+        }
+    }
+    Ok((total, documents))
+}
+
+fn list_key(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Order => "trades",
+        Kind::Stockout => "stockout_list",
+    }
+}
+
+fn gateway_failure(code: &str, message: &str, sub: &str) -> Response {
+    reply::json(
+        StatusCode::OK,
+        &json!({"response": {
+            "flag": "failure",
+            "code": code,
+            "message": message,
+            "sub_code": format!("isv.{}", code),
+            "sub_msg": sub,
+            "request_id": format!("{:x}", fastrand::u64(..)),
+        }}),
+    )
+}
+
+async fn qimen(
+    Shared(state): Shared<Arc<State>>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let lose_answer = match reply::fault(&state, Endpoint::WdtQuery, || {
+        gateway_failure(
+            &wire::THROTTLED.to_string(),
+            "系统调用频繁",
+            "App Call Limited",
+        )
+    })
+    .await
+    {
+        Go::On { lose_answer } => lose_answer,
+        Go::Stop(response) => return response,
+    };
+    let response = qimen_answer(&state, &pairs);
+    reply::finish(response, lose_answer).await
+}
+
+fn qimen_answer(state: &State, pairs: &[(String, String)]) -> Response {
+    let params: HashMap<String, String> = pairs.iter().cloned().collect();
+    let credentials = &state.credentials;
+    for required in [
+        "method",
+        "app_key",
+        "sid",
+        "timestamp",
+        "format",
+        "v",
+        "sign_method",
+        "sign",
+        "target_app_key",
+    ] {
+        if params.get(required).is_none_or(|v| v.is_empty()) {
+            return gateway_failure(
+                wire::MISSING_ARGUMENT,
+                "Missing required arguments",
+                required,
+            );
+        }
+    }
+    if params["app_key"] != credentials.qimen_app_key {
+        return gateway_failure(wire::INVALID_APP_KEY, "Invalid app Key", "app_key不存在");
+    }
+    let timestamp =
+        jiff::fmt::strtime::parse(ferry_common::time::SOURCE_FORMAT, &params["timestamp"])
+            .and_then(|t| t.to_datetime())
+            .map(|t| ferry_common::time::from_beijing(t).as_second());
+    match timestamp {
+        Ok(t) if (now() - t).abs() <= 600 => {}
+        _ => {
+            return gateway_failure(
+                wire::INVALID_TIMESTAMP,
+                "Invalid timestamp",
+                "时间戳与服务器时间相差超过10分钟",
+            );
+        }
+    }
+    if params["sign"] != sign::qimen(pairs, &credentials.qimen_app_secret) {
+        return gateway_failure(wire::INVALID_SIGNATURE, "Invalid signature", "签名错误");
+    }
+    if params["target_app_key"] != wire::WDT_TARGET_APP_KEY {
+        return gateway_failure(
+            wire::INVALID_APP_KEY,
+            "Invalid target app key",
+            "target_app_key错误",
+        );
+    }
+    let Some(kind) = kind_of(&params["method"]) else {
+        return gateway_failure(wire::INVALID_METHOD, "Invalid method", &params["method"]);
+    };
+    if let Err(wait) = state.limiter.admit("wdt", state.config.limits.wdt) {
+        let _ = wait;
+        return gateway_failure(
+            &wire::THROTTLED.to_string(),
+            "系统调用频繁",
+            "App Call Limited",
+        );
+    }
+    let body = if params["sid"] != credentials.wdt_sid {
+        json!({"response": {"errorcode": wire::BAD_PARAMETER, "message": "卖家账号不存在"}})
+    } else {
+        match query(state, kind, &params) {
+            Ok((total, documents)) => json!({"response": {
+                "errorcode": 0,
+                "message": "",
+                "total_count": total,
+                list_key(kind): documents,
+            }}),
+            Err((code, message)) => json!({"response": {"errorcode": code, "message": message}}),
+        }
+    };
+    reply::json(StatusCode::OK, &body)
+}
+
+async fn openapi2(
+    Shared(state): Shared<Arc<State>>,
+    Path(file): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let lose_answer = match reply::fault(&state, Endpoint::WdtQuery, || {
+        reply::json(
+            StatusCode::OK,
+            &json!({"code": wire::THROTTLED, "message": "系统调用频繁"}),
+        )
+    })
+    .await
+    {
+        Go::On { lose_answer } => lose_answer,
+        Go::Stop(response) => return response,
+    };
+    let body = openapi2_answer(&state, &file, &pairs);
+    reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await
+}
+
+fn openapi2_answer(state: &State, file: &str, pairs: &[(String, String)]) -> Value {
+    let params: HashMap<String, String> = pairs.iter().cloned().collect();
+    let credentials = &state.credentials;
+    let kind = match file.trim_start_matches("his_") {
+        "trade_query.php" => Kind::Order,
+        "stockout_order_query_trade.php" => Kind::Stockout,
+        _ => return json!({"code": wire::BAD_PARAMETER, "message": format!("接口不存在: {file}")}),
+    };
+    let refuse = |code: i64, message: &str| json!({"code": code, "message": message});
+    if params.get("appkey") != Some(&credentials.wdt_appkey) {
+        return refuse(wire::OPENAPI2_BAD_APPKEY, "appkey不存在");
+    }
+    match params.get("timestamp").and_then(|t| t.parse::<i64>().ok()) {
+        Some(t) if (now() - t).abs() <= 300 => {}
+        _ => return refuse(wire::OPENAPI2_BAD_TIMESTAMP, "无效timestamp"),
+    }
+    if params.get("sign").map(String::as_str)
+        != Some(&sign::openapi2(pairs, &credentials.wdt_appsecret))
+    {
+        return refuse(wire::OPENAPI2_BAD_SIGN, "签名错误");
+    }
+    if params.get("sid") != Some(&credentials.wdt_sid) {
+        return refuse(wire::BAD_PARAMETER, "卖家账号不存在");
+    }
+    if state.limiter.admit("wdt", state.config.limits.wdt).is_err() {
+        return refuse(wire::THROTTLED, "系统调用频繁");
+    }
+    match query(state, kind, &params) {
+        Ok((total, documents)) => json!({
+            "code": 0,
+            "message": "",
+            "total_count": total,
+            list_key(kind): documents,
+        }),
+        Err((code, message)) => refuse(code, &message),
+    }
+}
