@@ -1,7 +1,9 @@
-//! The `ferry` command line: checks scheme files and previews the bodies a scheme would send.
+//! The `ferry` command line: checks scheme files, previews the bodies a scheme would send, and runs
+//! the sandbox.
 //! Commands write to the given streams and return an exit status, so tests run them in-process.
 
 mod preview;
+mod sandbox;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -37,6 +39,9 @@ enum Command {
         #[arg(long)]
         compact: bool,
     },
+    /// Run the sandbox (local WDT, Kingdee and Yonyou stand-ins) until stopped; print its URLs and
+    /// test credentials.
+    Sandbox(sandbox::Args),
 }
 
 /// Runs `ferry` with `args` (program name first); returns the exit status.
@@ -69,6 +74,12 @@ where
             .map_or(Ok(1), |scheme| {
                 preview::run(&scheme, &file, compact, out, err)
             }),
+        Command::Sandbox(args) => {
+            return sandbox::run(&args, out).unwrap_or_else(|e| {
+                let _ = writeln!(err, "ferry sandbox: {e}");
+                1
+            });
+        }
     };
     result.unwrap_or_else(|e| {
         let _ = writeln!(err, "ferry: {e}");

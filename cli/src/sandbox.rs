@@ -1,0 +1,97 @@
+//! `ferry sandbox`: the local stand-ins of WDT, Kingdee and Yonyou, standalone, until Ctrl-C or SIGTERM.
+
+use std::io::Write;
+
+use ferry_sandbox::{RateLimits, Sandbox, SandboxConfig};
+
+/// Options of `ferry sandbox`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the URLs and credentials as one JSON object on the first line.
+    #[arg(long)]
+    json: bool,
+    /// Orders in the data set (and as many stock-outs), 10 to 1,000,000.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    orders: u64,
+    /// Seed of the data set.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Enforce the vendors' real per-minute limits (WDT 60, Kingdee 500, Yonyou 60) instead of
+    /// limits sized for demos.
+    #[arg(long)]
+    real_limits: bool,
+    /// Fraction of the documents a WDT query serves that are edited right after (page drift).
+    #[arg(long, default_value_t = 0.0)]
+    drift: f64,
+}
+
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let config = SandboxConfig {
+            seed: args.seed,
+            documents: args.orders,
+            drift_rate: args.drift.clamp(0.0, 1.0),
+            limits: if args.real_limits {
+                RateLimits::real()
+            } else {
+                RateLimits::demo()
+            },
+            ..SandboxConfig::default()
+        };
+        let sandbox = Sandbox::start(config)
+            .await
+            .map_err(|e| format!("cannot start the sandbox on 127.0.0.1: {e}"))?;
+        print(&sandbox, args.json, out).map_err(|e| format!("cannot write: {e}"))?;
+        wait_for_stop().await;
+        Ok(0)
+    })
+}
+
+fn print(sandbox: &Sandbox, json: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    let description = sandbox.describe();
+    if json {
+        writeln!(out, "{description}")?;
+    } else {
+        writeln!(
+            out,
+            "Ferry sandbox: test services on 127.0.0.1 (Ctrl-C stops them)"
+        )?;
+        for (service, fields) in description.as_object().into_iter().flatten() {
+            writeln!(out, "\n{service}")?;
+            for (name, value) in fields.as_object().into_iter().flatten() {
+                let value = value
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| value.to_string());
+                writeln!(out, "  {name:<18} {value}")?;
+            }
+        }
+    }
+    out.flush()
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
