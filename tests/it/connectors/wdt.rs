@@ -359,3 +359,50 @@ async fn page_drift_makes_forward_paging_skip_documents_and_backward_paging_does
         }
     }
 }
+
+/// A late commit appears in a window that was already read, with its earlier modified time; a
+/// re-approved stock-out keeps its stockout_id under a new order_no.
+#[tokio::test(flavor = "multi_thread")]
+async fn late_commits_and_reapprovals_look_as_they_do_in_wdt() {
+    let sandbox = spawn_sandbox(200, |_| {}).await;
+    let client = client(&sandbox);
+    let now = jiff::Timestamp::now().as_second();
+    let read = |start: i64, end: i64| {
+        let client = &client;
+        async move {
+            all_pages(client, Transport::Qimen, ORDERS, &[], start, end)
+                .await
+                .into_iter()
+                .map(|d| d["trade_id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = read(now - 300, now).await;
+    let late = sandbox.source(|s| s.commit_late(Kind::Order, 120, now));
+    let key = sandbox.source(|s| s.key(Kind::Order, late));
+    let after = read(now - 300, now).await;
+    assert!(!before.contains(&key));
+    assert_eq!(after.len(), before.len() + 1);
+    assert!(
+        after.contains(&key),
+        "the late document is in the re-read window"
+    );
+    let doc = sandbox.source(|s| s.document(Kind::Order, late));
+    assert_eq!(doc["modified"], beijing(now - 120));
+
+    let original = sandbox.source(|s| s.document(Kind::Stockout, 5));
+    sandbox.source(|s| s.reapprove(5, now));
+    let approved = sandbox.source(|s| s.document(Kind::Stockout, 5));
+    assert_eq!(approved["stockout_id"], original["stockout_id"]);
+    assert_ne!(approved["order_no"], original["order_no"]);
+    let mut lookup = params(now, now, 0, 40);
+    lookup.push((
+        "src_order_no".into(),
+        original["src_order_no"].as_str().unwrap().into(),
+    ));
+    let page = client
+        .query_page(Transport::Openapi2, STOCKOUTS, &lookup)
+        .await
+        .unwrap();
+    assert_eq!(page.documents, vec![approved]);
+}
