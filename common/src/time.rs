@@ -34,6 +34,26 @@ pub fn parse_duration(text: &str) -> Result<SignedDuration, String> {
     Ok(duration)
 }
 
+/// China Standard Time (UTC+8, no daylight saving): the zone of every time the three ERPs exchange.
+pub const BEIJING: jiff::tz::Offset = jiff::tz::Offset::constant(8);
+
+/// An instant as a Beijing wall-clock time.
+pub fn to_beijing(instant: jiff::Timestamp) -> DateTime {
+    BEIJING.to_datetime(instant)
+}
+
+/// A Beijing wall-clock time as an instant.
+pub fn from_beijing(time: DateTime) -> jiff::Timestamp {
+    BEIJING
+        .to_timestamp(time)
+        .expect("a Beijing wall-clock time within jiff's range")
+}
+
+/// A Beijing wall-clock time in the WDT format `YYYY-MM-DD HH:MM:SS`.
+pub fn format_source(time: DateTime) -> String {
+    jiff::fmt::strtime::format(SOURCE_FORMAT, time).expect("a valid format")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,24 +89,4 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-5m").is_err());
     }
-}
-
-/// China Standard Time (UTC+8, no daylight saving): the zone of every time the three ERPs exchange.
-pub const BEIJING: jiff::tz::Offset = jiff::tz::Offset::constant(8);
-
-/// An instant as a Beijing wall-clock time.
-pub fn to_beijing(instant: jiff::Timestamp) -> DateTime {
-    BEIJING.to_datetime(instant)
-}
-
-/// A Beijing wall-clock time as an instant.
-pub fn from_beijing(time: DateTime) -> jiff::Timestamp {
-    BEIJING
-        .to_timestamp(time)
-        .expect("a Beijing wall-clock time within jiff's range")
-}
-
-/// A Beijing wall-clock time in the WDT format `YYYY-MM-DD HH:MM:SS`.
-pub fn format_source(time: DateTime) -> String {
-    jiff::fmt::strtime::format(SOURCE_FORMAT, time).expect("a valid format")
 }
