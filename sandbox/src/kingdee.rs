@@ -106,6 +106,22 @@ fn verify_gateway(
     Ok(())
 }
 
+/// Everything a business call passes: the gateway, the app-token, the per-minute limit.
+fn admit_business(
+    state: &State,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    verify_gateway(state, method, path, query, headers, true)?;
+    verify_token(state, headers)?;
+    state
+        .limiter
+        .admit("kingdee", state.config.limits.kingdee)
+        .map_err(|_| throttle(state))
+}
+
 /// The app-token check of a business call.
 fn verify_token(state: &State, headers: &HeaderMap) -> Result<(), Response> {
     if state.kingdee_tokens.valid(header(headers, "app-token")) {
@@ -182,17 +198,8 @@ async fn save(
         Go::On { lose_answer } => lose_answer,
         Go::Stop(response) => return response,
     };
-    if let Err(refusal) = verify_gateway(&state, &method, uri.path(), &[], &headers, true)
-        .and_then(|()| verify_token(&state, &headers))
-    {
+    if let Err(refusal) = admit_business(&state, &method, uri.path(), &[], &headers) {
         return refusal;
-    }
-    if state
-        .limiter
-        .admit("kingdee", state.config.limits.kingdee)
-        .is_err()
-    {
-        return throttle(&state);
     }
     let failure = |code: &str, message: &str| {
         json!({"success": false, "message": message, "errorCode": code, "data": {
@@ -238,17 +245,8 @@ async fn list(
         Go::On { lose_answer } => lose_answer,
         Go::Stop(response) => return response,
     };
-    if let Err(refusal) = verify_gateway(&state, &method, uri.path(), &query, &headers, true)
-        .and_then(|()| verify_token(&state, &headers))
-    {
+    if let Err(refusal) = admit_business(&state, &method, uri.path(), &query, &headers) {
         return refusal;
-    }
-    if state
-        .limiter
-        .admit("kingdee", state.config.limits.kingdee)
-        .is_err()
-    {
-        return throttle(&state);
     }
     let params: HashMap<&str, &str> = query
         .iter()

@@ -5,6 +5,7 @@
 //! `sign.rs` (signatures, with the contract's test vectors in `tests.rs`), `wire.rs` (request and
 //! answer shapes, and how an answer is classified) and `client.rs` (the calls).
 
+mod encode;
 mod http;
 pub mod kingdee;
 mod outcome;
@@ -14,6 +15,7 @@ mod token;
 pub mod wdt;
 pub mod yonyou;
 
+pub use encode::encode;
 pub use http::{HttpSettings, install_crypto_provider};
 pub use outcome::{CallError, FailureClass, Saved};
 pub use retry::RetrySettings;

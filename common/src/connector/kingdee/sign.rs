@@ -4,20 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::Sha256;
 
-/// Everything but the RFC 3986 unreserved characters is encoded, in uppercase hex.
-const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// URL-encodes `text` the way the gateway does (`/` → `%2F`).
-pub fn encode(text: &str) -> String {
-    utf8_percent_encode(text, ENCODE).to_string()
-}
+pub use crate::connector::encode;
 
 /// Base64 of the lowercase hex of HMAC-SHA256(key, message): the shape of both Kingdee signatures.
 fn base64_hex_hmac(key: &str, message: &str) -> String {

@@ -1,6 +1,6 @@
 //! The WDT query client: one page of one window per call, over either transport, with bounded retries.
 
-use reqwest::Client;
+use reqwest::{Client, RequestBuilder};
 use serde_json::Value;
 
 use super::config::WdtConfig;
@@ -64,28 +64,48 @@ impl WdtClient {
         self.settings
             .retry
             .run(true, |_| async {
-                match transport {
-                    Transport::Qimen => self.qimen_once(&call, api, params, &list_key).await,
-                    Transport::Openapi2 => self.openapi2_once(&call, api, params, &list_key).await,
+                // Built afresh for each attempt: the timestamp is part of the signature.
+                let (request, read): (_, fn(&Value) -> wire::Answer<'_>) = match transport {
+                    Transport::Qimen => {
+                        (self.qimen_request(&call, api, params)?, wire::qimen_answer)
+                    }
+                    Transport::Openapi2 => (
+                        self.openapi2_request(&call, api, params)?,
+                        wire::openapi2_answer,
+                    ),
+                };
+                let reply = call.send(request).await?;
+                let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
+                match read(&body) {
+                    Ok(answer) => Ok(page(answer, &list_key)),
+                    Err(Some(refusal)) => Err(refused(&call, refusal)),
+                    Err(None) => Err(call.unreadable(&reply)),
                 }
             })
             .await
     }
 
-    async fn qimen_once(
+    /// The credentials of `transport`, or a permanent failure naming the missing section.
+    fn missing(call: &Call<'_>, section: &str) -> CallError {
+        call.error(
+            FailureClass::Permanent,
+            None,
+            format!("the WDT connector has no `{section}` credentials configured"),
+        )
+    }
+
+    /// A signed Qimen request: every parameter in the query string.
+    fn qimen_request(
         &self,
         call: &Call<'_>,
         api: &str,
         params: &[(String, String)],
-        list_key: &str,
-    ) -> Result<Page, CallError> {
-        let qimen = self.config.qimen.as_ref().ok_or_else(|| {
-            call.error(
-                FailureClass::Permanent,
-                None,
-                "the WDT connector has no `qimen` credentials configured",
-            )
-        })?;
+    ) -> Result<RequestBuilder, CallError> {
+        let qimen = self
+            .config
+            .qimen
+            .as_ref()
+            .ok_or_else(|| Self::missing(call, "qimen"))?;
         let timestamp = crate::time::format_source(crate::time::to_beijing(jiff::Timestamp::now()));
         let mut all: Vec<(String, String)> = [
             ("method", api),
@@ -103,29 +123,21 @@ impl WdtClient {
         all.extend(params.iter().cloned());
         let signature = sign::qimen(&all, qimen.app_secret.expose());
         all.push(("sign".to_owned(), signature));
-        let reply = call.send(self.http.get(&qimen.url).query(&all)).await?;
-        let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
-        match wire::qimen_answer(&body) {
-            Ok(answer) => Ok(page(answer, list_key)),
-            Err(Some(refusal)) => Err(refused(call, refusal)),
-            Err(None) => Err(call.unreadable(&reply)),
-        }
+        Ok(self.http.get(&qimen.url).query(&all))
     }
 
-    async fn openapi2_once(
+    /// A signed openapi2 request: every parameter in the form body.
+    fn openapi2_request(
         &self,
         call: &Call<'_>,
         api: &str,
         params: &[(String, String)],
-        list_key: &str,
-    ) -> Result<Page, CallError> {
-        let openapi2 = self.config.openapi2.as_ref().ok_or_else(|| {
-            call.error(
-                FailureClass::Permanent,
-                None,
-                "the WDT connector has no `openapi2` credentials configured",
-            )
-        })?;
+    ) -> Result<RequestBuilder, CallError> {
+        let openapi2 = self
+            .config
+            .openapi2
+            .as_ref()
+            .ok_or_else(|| Self::missing(call, "openapi2"))?;
         let path = wire::openapi2_path(api).ok_or_else(|| {
             call.error(
                 FailureClass::Permanent,
@@ -145,13 +157,7 @@ impl WdtClient {
         let signature = sign::openapi2(&all, openapi2.appsecret.expose());
         all.push(("sign".to_owned(), signature));
         let url = format!("{}/{path}", openapi2.url.trim_end_matches('/'));
-        let reply = call.send(self.http.post(url).form(&all)).await?;
-        let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
-        match wire::openapi2_answer(&body) {
-            Ok(answer) => Ok(page(answer, list_key)),
-            Err(Some(refusal)) => Err(refused(call, refusal)),
-            Err(None) => Err(call.unreadable(&reply)),
-        }
+        Ok(self.http.post(url).form(&all))
     }
 }
 

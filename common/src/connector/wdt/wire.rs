@@ -81,8 +81,12 @@ fn business_class(code: &str) -> FailureClass {
     }
 }
 
+/// A read answer: the object holding the list on success, a refusal, or `None` when the answer is
+/// not of the expected shape.
+pub(crate) type Answer<'a> = Result<&'a Value, Option<Refusal>>;
+
 /// Reads a Qimen answer `{"response": {...}}`: the inner object on success.
-pub(crate) fn qimen_answer(body: &Value) -> Result<&Value, Option<Refusal>> {
+pub(crate) fn qimen_answer(body: &Value) -> Answer<'_> {
     let response = body.get("response").ok_or(None)?;
     if response.get("flag").and_then(Value::as_str) == Some("failure") {
         let code = code_text(response.get("code")).unwrap_or_default();
@@ -108,7 +112,7 @@ pub(crate) fn qimen_answer(body: &Value) -> Result<&Value, Option<Refusal>> {
 }
 
 /// Reads an openapi2 answer `{"code": 0, ...}`: the object itself on success.
-pub(crate) fn openapi2_answer(body: &Value) -> Result<&Value, Option<Refusal>> {
+pub(crate) fn openapi2_answer(body: &Value) -> Answer<'_> {
     let code = code_text(body.get("code")).ok_or(None)?;
     if code == "0" {
         return Ok(body);

@@ -4,19 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::Sha256;
 
-const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// URL-encodes once (`/` → `%2F`, `+` → `%2B`, `=` → `%3D`).
-pub fn encode(text: &str) -> String {
-    utf8_percent_encode(text, ENCODE).to_string()
-}
+pub use crate::connector::encode;
 
 /// Base64 of HMAC-SHA256(app_secret, "appKey" + app_key + "timestamp" + timestamp), not yet encoded.
 pub fn raw_signature(app_key: &str, timestamp_ms: &str, app_secret: &str) -> String {
