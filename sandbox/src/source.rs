@@ -247,32 +247,7 @@ impl SourceData {
                 .is_some_and(|tids| tids.split(',').any(|t| t == value)),
             _ => doc[field].as_str() == Some(value),
         };
-        // Orders put the index in the number's last six digits; late commits in the last nine.
-        let candidates: Vec<u32> = if field == "trade_no" || field == "src_order_no" {
-            let digits: String = value
-                .chars()
-                .rev()
-                .take(9)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            let tail6 = value.len().checked_sub(6).and_then(|at| value.get(at..));
-            let mut out = Vec::new();
-            if let Ok(n) = digits.parse::<u32>() {
-                out.push(n);
-            }
-            if let Some(Ok(n)) = tail6.map(str::parse::<u32>) {
-                let mut i = n;
-                while (i as usize) < self.len(kind) {
-                    out.push(i);
-                    i += 1_000_000;
-                }
-            }
-            out
-        } else {
-            (0..self.len(kind) as u32).collect()
-        };
+        let candidates = self.candidates(kind, field, value);
         let mut found: Vec<u32> = candidates
             .into_iter()
             .filter(|&i| (i as usize) < self.len(kind))
@@ -282,6 +257,36 @@ impl SourceData {
         found.sort_unstable();
         found.dedup();
         found
+    }
+
+    /// The indexes a number can belong to, so a look-up builds a handful of documents, not all:
+    /// generated numbers end in the index modulo 10⁶ (`trade_no`, `order_no`) or in index × 7919
+    /// modulo 10¹² (`src_tid`); late commits end in their index (9 digits). A re-approval's `-N` is
+    /// ignored.
+    fn candidates(&self, kind: Kind, field: &str, value: &str) -> Vec<u32> {
+        /// 7919⁻¹ modulo 10¹².
+        const INVERSE_7919: u128 = 524_940_017_679;
+        let value = value.split('-').next().unwrap_or(value);
+        let tail = |digits: usize| {
+            value
+                .len()
+                .checked_sub(digits)
+                .and_then(|at| value.get(at..))
+                .and_then(|text| text.parse::<u64>().ok())
+        };
+        let len = self.len(kind) as u64;
+        let mut out: Vec<u64> = tail(9).into_iter().collect();
+        if field == "src_tid" {
+            if let Some(product) = tail(12) {
+                out.push((u128::from(product) * INVERSE_7919 % 1_000_000_000_000) as u64);
+            }
+        } else if let Some(rest) = tail(6) {
+            out.extend((rest..len).step_by(1_000_000));
+        }
+        out.into_iter()
+            .filter(|&i| i < len)
+            .map(|i| i as u32)
+            .collect()
     }
 
     /// Edits document `index` at `now`: a new `modified` time and a changed remark.
@@ -327,5 +332,49 @@ impl SourceData {
     /// Whether document `index` is visible to queries at `now`.
     pub fn is_visible(&self, kind: Kind, index: u32, now: i64) -> bool {
         self.collection(kind).entries[index as usize].visible_from <= now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_ups_find_documents_by_every_number_they_carry() {
+        let now = Timestamp::now().as_second();
+        let mut data = SourceData::generate(3, 2_500, Timestamp::now());
+        for index in [0u32, 17, 999, 1_234, 2_499] {
+            let order = data.document(Kind::Order, index);
+            for (field, value) in [
+                ("trade_no", &order["trade_no"]),
+                ("src_tid", &order["src_tids"]),
+            ] {
+                let found = data.lookup(Kind::Order, field, value.as_str().unwrap(), now);
+                assert_eq!(found, vec![index], "{field} of order {index}");
+            }
+        }
+        data.reapprove(42, now);
+        let stockout = data.document(Kind::Stockout, 42);
+        let number = stockout["order_no"].as_str().unwrap();
+        assert!(number.ends_with("-1"));
+        assert_eq!(
+            data.lookup(Kind::Stockout, "order_no", number, now),
+            vec![42]
+        );
+        let late = data.commit_late(Kind::Order, 60, now);
+        let order = data.document(Kind::Order, late);
+        assert_eq!(
+            data.lookup(
+                Kind::Order,
+                "trade_no",
+                order["trade_no"].as_str().unwrap(),
+                now
+            ),
+            vec![late]
+        );
+        assert!(
+            data.lookup(Kind::Order, "trade_no", "JY-none", now)
+                .is_empty()
+        );
     }
 }

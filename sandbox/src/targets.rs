@@ -271,12 +271,23 @@ impl YonyouBook {
             (id, code, true)
         };
         if !key.is_empty() {
-            let mut saved = data.clone();
-            saved["id"] = json!(id);
-            saved["code"] = json!(code);
-            self.keys.insert(key, (saved, Instant::now()));
+            self.keys.insert(key, (self.answer_of(&id), Instant::now()));
         }
         SaveResult::Written { id, created }
+    }
+
+    /// The order `id` as the save answer returns it: the saved data with its id and code.
+    pub(crate) fn answer_of(&self, id: &str) -> Value {
+        self.by_id
+            .get(id)
+            .map(|&at| {
+                let order = &self.orders[at];
+                let mut data = order.body.clone();
+                data["id"] = json!(order.id);
+                data["code"] = json!(order.number);
+                data
+            })
+            .unwrap_or(Value::Null)
     }
 
     /// Every order.

@@ -154,31 +154,26 @@ async fn save(
             Value::Null,
         );
     };
-    let result = lock(&state.yonyou).save(
-        &document,
-        &state.yonyou_required,
-        state.config.refuse_rate,
-        state.config.resubmit_window,
-    );
+    let (result, saved) = {
+        let mut book = lock(&state.yonyou);
+        let result = book.save(
+            &document,
+            &state.yonyou_required,
+            state.config.refuse_rate,
+            state.config.resubmit_window,
+        );
+        let saved = match &result {
+            SaveResult::Written { id, .. } => book.answer_of(id),
+            _ => Value::Null,
+        };
+        (result, saved)
+    };
     let (response, outcome, id) = match result {
-        SaveResult::Written { id, created, .. } => {
-            let saved = lock(&state.yonyou)
-                .orders()
-                .iter()
-                .find(|o| o.id == id)
-                .map(|o| {
-                    let mut data = o.body.clone();
-                    data["id"] = json!(o.id);
-                    data["code"] = json!(o.number);
-                    data
-                })
-                .unwrap_or(Value::Null);
-            (
-                answer(wire::OK, "操作成功", saved),
-                if created { "created" } else { "updated" }.to_owned(),
-                Some(id),
-            )
-        }
+        SaveResult::Written { id, created } => (
+            answer(wire::OK, "操作成功", saved),
+            if created { "created" } else { "updated" }.to_owned(),
+            Some(id),
+        ),
         SaveResult::Repeat { first, expired } => {
             let id = first.get("id").and_then(Value::as_str).map(str::to_owned);
             let response = if expired {
