@@ -248,7 +248,7 @@ impl YonyouBook {
         if refused_by_rate(&key, refuse_rate) {
             return business(format!("客户[{}]信用额度不足", text(data, "agentId")));
         }
-        let (id, code, created) = if status == "Update" {
+        let (id, created) = if status == "Update" {
             let id = text(data, "id").to_owned();
             let Some(&at) = self.by_id.get(&id) else {
                 return business(format!("单据[id={id}]不存在或已删除"));
@@ -256,19 +256,18 @@ impl YonyouBook {
             let order = &mut self.orders[at];
             order.body = data.clone();
             order.writes += 1;
-            (id, order.number.clone(), false)
+            (id, false)
         } else {
             self.next += 1;
             let id = format!("{}", 2_100_000_000_000_000u64 + self.next);
-            let code = format!("SO{:010}", self.next);
             self.by_id.insert(id.clone(), self.orders.len());
             self.orders.push(Bill {
                 id: id.clone(),
-                number: code.clone(),
+                number: format!("SO{:010}", self.next),
                 body: data.clone(),
                 writes: 1,
             });
-            (id, code, true)
+            (id, true)
         };
         if !key.is_empty() {
             self.keys.insert(key, (self.answer_of(&id), Instant::now()));
