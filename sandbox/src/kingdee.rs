@@ -18,7 +18,7 @@ use ferry_common::connector::kingdee::{sign, wire};
 use serde_json::{Value, json};
 
 use crate::faults::Endpoint;
-use crate::reply::{self, Go};
+use crate::reply::{self, Handled};
 use crate::targets::{Reception, SaveResult};
 use crate::{State, lock};
 
@@ -137,15 +137,9 @@ async fn token(
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
-) -> Response {
-    let lose_answer = match reply::fault(&state, Endpoint::KingdeeToken, || throttle(&state)).await
-    {
-        Go::On { lose_answer } => lose_answer,
-        Go::Stop(response) => return response,
-    };
-    if let Err(refusal) = verify_gateway(&state, &method, uri.path(), &query, &headers, false) {
-        return refusal;
-    }
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::KingdeeToken, || throttle(&state)).await?;
+    verify_gateway(&state, &method, uri.path(), &query, &headers, false)?;
     let params: HashMap<&str, &str> = query
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -159,18 +153,18 @@ async fn token(
     if app_key != credentials.kingdee_app_key
         || params.get("app_signature").copied() != Some(expected.as_str())
     {
-        return errcode(
+        return Err(errcode(
             StatusCode::OK,
             wire::BAD_SIGNATURE,
             "app_key或app_signature错误",
-        );
+        ));
     }
     if state
         .limiter
         .admit("kingdee_token", state.config.limits.kingdee_token)
         .is_err()
     {
-        return throttle(&state);
+        return Err(throttle(&state));
     }
     let lifetime = state.config.kingdee_token_lifetime;
     let token = state.kingdee_tokens.issue(lifetime, |rng| {
@@ -184,7 +178,7 @@ async fn token(
         "domain": credentials.kingdee_domain,
         "expires_in": lifetime.as_secs(),
     }});
-    reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await
+    Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
 }
 
 async fn save(
@@ -193,24 +187,19 @@ async fn save(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let lose_answer = match reply::fault(&state, Endpoint::KingdeeSave, || throttle(&state)).await {
-        Go::On { lose_answer } => lose_answer,
-        Go::Stop(response) => return response,
-    };
-    if let Err(refusal) = admit_business(&state, &method, uri.path(), &[], &headers) {
-        return refusal;
-    }
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::KingdeeSave, || throttle(&state)).await?;
+    admit_business(&state, &method, uri.path(), &[], &headers)?;
     let failure = |code: &str, message: &str| {
         json!({"success": false, "message": message, "errorCode": code, "data": {
             "successPkIds": [], "success": false, "errorInfo": [{"msg": message}], "message": message,
         }})
     };
     let Ok(document) = serde_json::from_slice::<Value>(&body) else {
-        return reply::json(
+        return Err(reply::json(
             StatusCode::OK,
             &failure("PARAM_ERROR", "请求体不是合法的JSON"),
-        );
+        ));
     };
     let result = lock(&state.kingdee).save(&document, state.config.refuse_rate);
     let (answer, outcome, id) = match result {
@@ -231,7 +220,7 @@ async fn save(
         id,
         answer_lost: lose_answer,
     });
-    reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await
+    Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
 }
 
 async fn list(
@@ -240,14 +229,9 @@ async fn list(
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
-) -> Response {
-    let lose_answer = match reply::fault(&state, Endpoint::KingdeeList, || throttle(&state)).await {
-        Go::On { lose_answer } => lose_answer,
-        Go::Stop(response) => return response,
-    };
-    if let Err(refusal) = admit_business(&state, &method, uri.path(), &query, &headers) {
-        return refusal;
-    }
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::KingdeeList, || throttle(&state)).await?;
+    admit_business(&state, &method, uri.path(), &query, &headers)?;
     let params: HashMap<&str, &str> = query
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -265,7 +249,7 @@ async fn list(
         .unwrap_or(10)
         .clamp(1, 100);
     let body = list_answer(&state, search, page, page_size);
-    reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await
+    Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
 }
 
 /// One page of the bills whose number contains `search`.

@@ -38,37 +38,33 @@ fn html(status: StatusCode) -> Response {
         .into_response()
 }
 
-/// What a request goes on with after its fault roll.
-pub(crate) enum Go {
-    /// Handle it; `lose_answer` cuts the connection after the work is done.
-    On { lose_answer: bool },
-    /// Answer this instead, doing nothing.
-    Stop(Response),
-}
+/// What a handler answers: `Err` is an answer given instead of doing the work (a fault, a refusal).
+pub(crate) type Handled = Result<Response, Response>;
 
 /// Rolls the fault for one request to `endpoint` and applies what happens before the work.
-/// `throttle` is the service's own throttling answer.
+/// `throttle` is the service's own throttling answer. `Ok(lose_answer)`: go on, and cut the
+/// connection after the work when true; `Err`: answer this instead, doing nothing.
 pub(crate) async fn fault(
     state: &State,
     endpoint: Endpoint,
     throttle: impl FnOnce() -> Response,
-) -> Go {
+) -> Result<bool, Response> {
     state.count(endpoint);
     let Some(fault) = state.faults.draw(endpoint) else {
-        return Go::On { lose_answer: false };
+        return Ok(false);
     };
     tracing::debug!(?endpoint, ?fault, "sandbox fault");
     match fault {
-        Fault::ServerError => Go::Stop(html(StatusCode::SERVICE_UNAVAILABLE)),
+        Fault::ServerError => Err(html(StatusCode::SERVICE_UNAVAILABLE)),
         Fault::Timeout => {
             tokio::time::sleep(state.config.hang).await;
-            Go::Stop(html(StatusCode::GATEWAY_TIMEOUT))
+            Err(html(StatusCode::GATEWAY_TIMEOUT))
         }
         Fault::Slow => {
             tokio::time::sleep(state.config.slow).await;
-            Go::On { lose_answer: false }
+            Ok(false)
         }
-        Fault::Throttle => Go::Stop(throttle()),
+        Fault::Throttle => Err(throttle()),
         Fault::TokenExpiry => {
             match endpoint {
                 Endpoint::KingdeeToken | Endpoint::KingdeeSave | Endpoint::KingdeeList => {
@@ -79,17 +75,15 @@ pub(crate) async fn fault(
                 }
                 Endpoint::WdtQuery => {}
             }
-            Go::On { lose_answer: false }
+            Ok(false)
         }
-        Fault::Malformed => Go::Stop(
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                "{\"code\":\"200\",\"data\":{\"id\":\"21",
-            )
-                .into_response(),
-        ),
-        Fault::NotJson => Go::Stop(match endpoint {
+        Fault::Malformed => Err((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"code\":\"200\",\"data\":{\"id\":\"21",
+        )
+            .into_response()),
+        Fault::NotJson => Err(match endpoint {
             Endpoint::YonyouSave => (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
@@ -98,7 +92,7 @@ pub(crate) async fn fault(
                 .into_response(),
             _ => html(StatusCode::OK),
         }),
-        Fault::CommitThenLost => Go::On { lose_answer: true },
+        Fault::CommitThenLost => Ok(true),
     }
 }
 

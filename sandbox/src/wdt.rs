@@ -14,7 +14,7 @@ use ferry_common::connector::wdt::{sign, wire};
 use serde_json::{Value, json};
 
 use crate::faults::Endpoint;
-use crate::reply::{self, Go};
+use crate::reply::{self, Handled};
 use crate::source::{Kind, TimeField};
 use crate::{State, lock, now};
 
@@ -204,21 +204,17 @@ fn gateway_failure(code: &str, message: &str, sub: &str) -> Response {
 async fn qimen(
     Shared(state): Shared<Arc<State>>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Response {
-    let lose_answer = match reply::fault(&state, Endpoint::WdtQuery, || {
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::WdtQuery, || {
         gateway_failure(
             &wire::THROTTLED.to_string(),
             "系统调用频繁",
             "App Call Limited",
         )
     })
-    .await
-    {
-        Go::On { lose_answer } => lose_answer,
-        Go::Stop(response) => return response,
-    };
+    .await?;
     let response = qimen_answer(&state, &pairs);
-    reply::finish(response, lose_answer).await
+    Ok(reply::finish(response, lose_answer).await)
 }
 
 fn qimen_answer(state: &State, pairs: &[(String, String)]) -> Response {
@@ -273,8 +269,7 @@ fn qimen_answer(state: &State, pairs: &[(String, String)]) -> Response {
     let Some(kind) = kind_of(&params["method"]) else {
         return gateway_failure(wire::INVALID_METHOD, "Invalid method", &params["method"]);
     };
-    if let Err(wait) = state.limiter.admit("wdt", state.config.limits.wdt) {
-        let _ = wait;
+    if state.limiter.admit("wdt", state.config.limits.wdt).is_err() {
         return gateway_failure(
             &wire::THROTTLED.to_string(),
             "系统调用频繁",
@@ -301,20 +296,16 @@ async fn openapi2(
     Shared(state): Shared<Arc<State>>,
     Path(file): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    let lose_answer = match reply::fault(&state, Endpoint::WdtQuery, || {
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::WdtQuery, || {
         reply::json(
             StatusCode::OK,
             &json!({"code": wire::THROTTLED, "message": "系统调用频繁"}),
         )
     })
-    .await
-    {
-        Go::On { lose_answer } => lose_answer,
-        Go::Stop(response) => return response,
-    };
+    .await?;
     let body = openapi2_answer(&state, &file, &pairs);
-    reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await
+    Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
 }
 
 fn openapi2_answer(state: &State, file: &str, pairs: &[(String, String)]) -> Value {

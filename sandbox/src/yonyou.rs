@@ -15,7 +15,7 @@ use ferry_common::connector::yonyou::{sign, wire};
 use serde_json::{Value, json};
 
 use crate::faults::Endpoint;
-use crate::reply::{self, Go};
+use crate::reply::{self, Handled};
 use crate::targets::{Reception, SaveResult};
 use crate::{State, lock};
 
@@ -51,11 +51,8 @@ fn throttle() -> Response {
 async fn discovery(
     Shared(state): Shared<Arc<State>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let lose_answer = match reply::fault(&state, Endpoint::YonyouDiscovery, throttle).await {
-        Go::On { lose_answer } => lose_answer,
-        Go::Stop(response) => return response,
-    };
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::YonyouDiscovery, throttle).await?;
     let response = if params.get("tenantId") == Some(&state.credentials.yonyou_tenant_id) {
         let base = state.yonyou_base.get().cloned().unwrap_or_default();
         answer(
@@ -69,26 +66,29 @@ async fn discovery(
     } else {
         answer("500", "租户不存在", Value::Null)
     };
-    reply::finish(response, lose_answer).await
+    Ok(reply::finish(response, lose_answer).await)
 }
 
 async fn token(
     Shared(state): Shared<Arc<State>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let lose_answer = match reply::fault(&state, Endpoint::YonyouToken, throttle).await {
-        Go::On { lose_answer } => lose_answer,
-        Go::Stop(response) => return response,
-    };
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::YonyouToken, throttle).await?;
     let credentials = &state.credentials;
     let get = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
     if get("appKey") != credentials.yonyou_app_key {
-        return answer(wire::UNKNOWN_APP, "appKey不存在", Value::Null);
+        return Err(answer(wire::UNKNOWN_APP, "appKey不存在", Value::Null));
     }
     let timestamp = get("timestamp");
     match timestamp.parse::<i64>() {
         Ok(ms) if (jiff::Timestamp::now().as_millisecond() - ms).abs() <= MAX_SKEW_MS => {}
-        _ => return answer(wire::BAD_SIGNATURE, "timestamp无效或已过期", Value::Null),
+        _ => {
+            return Err(answer(
+                wire::BAD_SIGNATURE,
+                "timestamp无效或已过期",
+                Value::Null,
+            ));
+        }
     }
     // The query arrives decoded once: a signature encoded twice by the client no longer matches.
     let expected = sign::raw_signature(
@@ -97,14 +97,14 @@ async fn token(
         &credentials.yonyou_app_secret,
     );
     if get("signature") != expected {
-        return answer(wire::BAD_SIGNATURE, "签名验证失败", Value::Null);
+        return Err(answer(wire::BAD_SIGNATURE, "签名验证失败", Value::Null));
     }
     if state
         .limiter
         .admit("yonyou_token", state.config.limits.yonyou_token)
         .is_err()
     {
-        return throttle();
+        return Err(throttle());
     }
     let lifetime = state.config.yonyou_token_lifetime;
     // Real tokens carry characters that must be URL-encoded; so do these.
@@ -121,22 +121,23 @@ async fn token(
         "成功！",
         json!({"access_token": token, "expire": lifetime.as_secs()}),
     );
-    reply::finish(response, lose_answer).await
+    Ok(reply::finish(response, lose_answer).await)
 }
 
 async fn save(
     Shared(state): Shared<Arc<State>>,
     Query(params): Query<HashMap<String, String>>,
     body: Bytes,
-) -> Response {
-    let lose_answer = match reply::fault(&state, Endpoint::YonyouSave, throttle).await {
-        Go::On { lose_answer } => lose_answer,
-        Go::Stop(response) => return response,
-    };
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::YonyouSave, throttle).await?;
     match params.get("access_token").filter(|t| !t.is_empty()) {
-        None => return answer(wire::NO_TOKEN, "未提供access_token", Value::Null),
+        None => return Err(answer(wire::NO_TOKEN, "未提供access_token", Value::Null)),
         Some(token) if !state.yonyou_tokens.valid(token) => {
-            return answer(wire::TOKEN_INVALID, "access_token无效或已过期", Value::Null);
+            return Err(answer(
+                wire::TOKEN_INVALID,
+                "access_token无效或已过期",
+                Value::Null,
+            ));
         }
         Some(_) => {}
     }
@@ -145,14 +146,14 @@ async fn save(
         .admit("yonyou", state.config.limits.yonyou)
         .is_err()
     {
-        return throttle();
+        return Err(throttle());
     }
     let Ok(document) = serde_json::from_slice::<Value>(&body) else {
-        return answer(
+        return Err(answer(
             wire::BAD_PARAMETER,
             "参数错误: 请求体不是合法的JSON",
             Value::Null,
-        );
+        ));
     };
     let (result, saved) = {
         let mut book = lock(&state.yonyou);
@@ -198,5 +199,5 @@ async fn save(
         id,
         answer_lost: lose_answer,
     });
-    reply::finish(response, lose_answer).await
+    Ok(reply::finish(response, lose_answer).await)
 }
