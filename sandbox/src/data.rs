@@ -152,7 +152,7 @@ impl Generator {
             .base
             .checked_add(jiff::SignedDuration::from_secs(seconds))
             .expect("time in range");
-        jiff::fmt::strtime::format("%Y-%m-%d %H:%M:%S", t).expect("valid format")
+        ferry_common::time::format_source(t)
     }
 
     fn lines_count(rng: &mut fastrand::Rng, index: u64) -> usize {

@@ -44,20 +44,25 @@ fn kind_of(method: &str) -> Option<Kind> {
     }
 }
 
+/// A WDT time (`YYYY-MM-DD HH:MM:SS`, Beijing, nothing shorter) as unix seconds.
+fn unix_of(text: &str) -> Option<i64> {
+    jiff::fmt::strtime::parse(ferry_common::time::SOURCE_FORMAT, text)
+        .and_then(|t| t.to_datetime())
+        .ok()
+        .map(|t| ferry_common::time::from_beijing(t).as_second())
+}
+
 fn parse_time(params: &HashMap<String, String>, name: &str) -> Result<i64, Refusal> {
     let text = params
         .get(name)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| (wire::BAD_PARAMETER, format!("{name}不能为空")))?;
-    let time = jiff::fmt::strtime::parse(ferry_common::time::SOURCE_FORMAT, text)
-        .and_then(|t| t.to_datetime())
-        .map_err(|_| {
-            (
-                wire::BAD_PARAMETER,
-                format!("{name}格式错误, 应为YYYY-MM-DD HH:MM:SS: '{text}'"),
-            )
-        })?;
-    Ok(ferry_common::time::from_beijing(time).as_second())
+    unix_of(text).ok_or_else(|| {
+        (
+            wire::BAD_PARAMETER,
+            format!("{name}格式错误, 应为YYYY-MM-DD HH:MM:SS: '{text}'"),
+        )
+    })
 }
 
 fn number(params: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, Refusal> {
@@ -242,12 +247,8 @@ fn qimen_answer(state: &State, pairs: &[(String, String)]) -> Response {
     if params["app_key"] != credentials.qimen_app_key {
         return gateway_failure(wire::INVALID_APP_KEY, "Invalid app Key", "app_key不存在");
     }
-    let timestamp =
-        jiff::fmt::strtime::parse(ferry_common::time::SOURCE_FORMAT, &params["timestamp"])
-            .and_then(|t| t.to_datetime())
-            .map(|t| ferry_common::time::from_beijing(t).as_second());
-    match timestamp {
-        Ok(t) if (now() - t).abs() <= 600 => {}
+    match unix_of(&params["timestamp"]) {
+        Some(t) if (now() - t).abs() <= 600 => {}
         _ => {
             return gateway_failure(
                 wire::INVALID_TIMESTAMP,
