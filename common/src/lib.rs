@@ -1,11 +1,15 @@
 //! Ferry's shared library: integration schemes, the mapping engine and the API catalogs.
 //!
-//! The domain here knows nothing of AWS: stores, queues and connectors will sit behind small traits
-//! so the same engine runs in the Lambdas and on the embedded default.
+//! The domain here knows nothing of AWS: stores, queues and connectors sit behind small traits
+//! (`engine::ports`), so the same engine runs in the Lambdas and on the embedded default
+//! (`embedded`, SQLite, behind the `embedded` feature).
 
 pub mod bundled;
 pub mod catalog;
 pub mod connector;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+pub mod engine;
 pub mod error;
 pub mod mapping;
 pub mod scheme;

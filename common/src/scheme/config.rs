@@ -121,6 +121,9 @@ pub struct WindowConfig {
     /// Where the first run starts, Beijing time `YYYY-MM-DD HH:MM:SS`; by default one lookback ago.
     #[serde(default)]
     pub start: Option<Spanned<String>>,
+    /// How often `ferry run` and the schedule poll the scheme (`5m` unless given).
+    #[serde(default)]
+    pub interval: Option<Spanned<String>>,
 }
 
 /// The target side of a scheme.
@@ -136,6 +139,27 @@ pub struct TargetConfig {
     /// Target arrays built from source arrays, e.g. `material_entity` from `goods_list`.
     #[serde(default)]
     pub lines: IndexMap<String, Spanned<LinesConfig>>,
+    /// What to do when a document already in the target changes at the source: `update` the target's
+    /// bill (the default) or record a `conflict` for a person to settle.
+    #[serde(default)]
+    pub on_change: OnChange,
+    /// Target calls per minute Ferry may make (the API's published limit); pushes are paced to it.
+    #[serde(default)]
+    pub rate_limit: Option<Spanned<u32>>,
+    /// Documents pushed at once (8 unless given).
+    #[serde(default)]
+    pub concurrency: Option<Spanned<u32>>,
+}
+
+/// The policy for a source document that changed after it reached the target.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnChange {
+    /// Save the new content over the target's bill (by its id).
+    #[default]
+    Update,
+    /// Leave the target alone and record a conflict with both versions' hashes.
+    Conflict,
 }
 
 /// A target array built from a source array, one target line per kept source line.

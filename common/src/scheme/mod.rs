@@ -32,6 +32,19 @@ pub struct WindowRules {
     pub settle_delay: SignedDuration,
     /// Where the first run starts (Beijing time), if configured.
     pub start: Option<DateTime>,
+    /// How often the scheme is polled.
+    pub interval: SignedDuration,
+}
+
+/// The checked push rules of a scheme.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushRules {
+    /// What a change after sync does.
+    pub on_change: config::OnChange,
+    /// Target calls per minute, if limited.
+    pub rate_limit: Option<u32>,
+    /// Documents pushed at once.
+    pub concurrency: usize,
 }
 
 /// A scheme that passed every check, with its mapping compiled.
@@ -46,6 +59,8 @@ pub struct Scheme {
     pub target_api: &'static ApiCatalog,
     /// The window rules.
     pub window: WindowRules,
+    /// The push rules.
+    pub push: PushRules,
     /// The compiled mapping.
     pub mapper: Mapper,
     /// Warnings found while checking (the scheme runs regardless).
@@ -91,6 +106,7 @@ impl Scheme {
         let source_api = check_source(&config, &mut sink);
         let target_api = check_target(&config, &mut sink);
         let window = check_window(&config, source_api, &mut sink);
+        let push = check_push(&config, &mut sink);
         check_identity(&config, &mut sink);
         let mapper = Mapper::compile(&config, source_api, target_api, env, &mut sink);
         let (errors, warnings) = sink.finish();
@@ -101,6 +117,7 @@ impl Scheme {
                 source_api,
                 target_api,
                 window,
+                push,
                 mapper,
                 warnings,
             }),
@@ -343,6 +360,10 @@ fn check_window(
     let max_span = duration("max_span", &window.max_span);
     let lookback = duration("lookback", &window.lookback);
     let settle_delay = duration("settle_delay", &window.settle_delay);
+    let interval = match &window.interval {
+        Some(text) => duration("interval", text),
+        None => Some(SignedDuration::from_mins(5)),
+    };
     if let (Some(span), Some(limit)) = (max_span, api.and_then(|a| a.max_window.as_deref())) {
         let limit_duration = crate::time::parse_duration(limit).expect("catalog windows are valid");
         let (line, col) = at(&window.max_span);
@@ -375,5 +396,35 @@ fn check_window(
         lookback: lookback?,
         settle_delay: settle_delay?,
         start,
+        interval: interval?,
     })
+}
+
+fn check_push(config: &SchemeConfig, sink: &mut Sink) -> PushRules {
+    let target = &config.target;
+    if let Some(rate) = &target.rate_limit
+        && rate.value == 0
+    {
+        let (line, col) = at(rate);
+        sink.error(
+            line,
+            col,
+            "rate_limit must be at least 1 call a minute".into(),
+        );
+    }
+    if let Some(n) = &target.concurrency
+        && !(1..=64).contains(&n.value)
+    {
+        let (line, col) = at(n);
+        sink.error(
+            line,
+            col,
+            format!("concurrency {} is out of range 1..=64", n.value),
+        );
+    }
+    PushRules {
+        on_change: target.on_change,
+        rate_limit: target.rate_limit.as_ref().map(|r| r.value),
+        concurrency: target.concurrency.as_ref().map_or(8, |n| n.value as usize),
+    }
 }

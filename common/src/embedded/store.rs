@@ -1,0 +1,231 @@
+//! Cursors with leases and sync records on SQLite: every conditional write is one UPDATE whose
+//! WHERE clause is the condition, so two processes on one file race safely.
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{EmbeddedStore, from_millis, millis};
+use crate::engine::ports::{Cursor, CursorStore, RecordStore, StoreError};
+use crate::engine::record::{RecordState, SyncRecord};
+
+impl CursorStore for EmbeddedStore {
+    async fn cursor(&self, scheme: &str) -> Result<Cursor, StoreError> {
+        let db = self.lock();
+        let row = db
+            .query_row(
+                "SELECT position, holder, lease_until, updated_at FROM cursors WHERE scheme = ?1",
+                params![scheme],
+                |r| {
+                    Ok(Cursor {
+                        position: r.get::<_, Option<i64>>(0)?.map(from_millis),
+                        holder: r.get(1)?,
+                        lease_until: r.get::<_, Option<i64>>(2)?.map(from_millis),
+                        updated_at: r.get::<_, Option<i64>>(3)?.map(from_millis),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| StoreError::new(format!("read cursor {scheme}"), e))?;
+        Ok(row.unwrap_or(Cursor {
+            position: None,
+            holder: None,
+            lease_until: None,
+            updated_at: None,
+        }))
+    }
+
+    async fn take_lease(
+        &self,
+        scheme: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let db = self.lock();
+        let fail = |e| StoreError::new(format!("lease {scheme}"), e);
+        db.execute(
+            "INSERT OR IGNORE INTO cursors (scheme) VALUES (?1)",
+            params![scheme],
+        )
+        .map_err(fail)?;
+        let changed = db
+            .execute(
+                "UPDATE cursors SET holder = ?2, lease_until = ?4
+                 WHERE scheme = ?1 AND (holder IS NULL OR holder = ?2 OR lease_until <= ?3)",
+                params![scheme, holder, millis(now), millis(until)],
+            )
+            .map_err(fail)?;
+        Ok(changed == 1)
+    }
+
+    async fn advance(
+        &self,
+        scheme: &str,
+        holder: &str,
+        position: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .lock()
+            .execute(
+                "UPDATE cursors SET position = ?3, updated_at = ?4
+                 WHERE scheme = ?1 AND holder = ?2 AND lease_until > ?4",
+                params![scheme, holder, millis(position), millis(now)],
+            )
+            .map_err(|e| StoreError::new(format!("advance cursor {scheme}"), e))?;
+        Ok(changed == 1)
+    }
+
+    async fn release(&self, scheme: &str, holder: &str) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "UPDATE cursors SET holder = NULL, lease_until = NULL WHERE scheme = ?1 AND holder = ?2",
+                params![scheme, holder],
+            )
+            .map_err(|e| StoreError::new(format!("release lease {scheme}"), e))?;
+        Ok(())
+    }
+}
+
+const RECORD_COLUMNS: &str =
+    "scheme, key, state, hash, version, number, target_id, unsure, attempts,
+    last_error, claim_until, created_at, updated_at, revision";
+
+fn record_of(r: &Row<'_>) -> rusqlite::Result<SyncRecord> {
+    let state: String = r.get(2)?;
+    Ok(SyncRecord {
+        scheme: r.get(0)?,
+        key: r.get(1)?,
+        state: RecordState::parse(&state).unwrap_or(RecordState::Retrying),
+        hash: r.get(3)?,
+        version: r.get(4)?,
+        number: r.get(5)?,
+        target_id: r.get(6)?,
+        unsure: r.get(7)?,
+        attempts: r.get(8)?,
+        last_error: r.get(9)?,
+        claim_until: r.get::<_, Option<i64>>(10)?.map(from_millis),
+        created_at: from_millis(r.get(11)?),
+        updated_at: from_millis(r.get(12)?),
+        revision: r.get::<_, i64>(13)? as u64,
+    })
+}
+
+impl RecordStore for EmbeddedStore {
+    async fn record(&self, scheme: &str, key: &str) -> Result<Option<SyncRecord>, StoreError> {
+        self.lock()
+            .query_row(
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 AND key = ?2"),
+                params![scheme, key],
+                record_of,
+            )
+            .optional()
+            .map_err(|e| StoreError::new(format!("read record {scheme}/{key}"), e))
+    }
+
+    async fn put(&self, r: &SyncRecord) -> Result<bool, StoreError> {
+        let fail = |e| StoreError::new(format!("save record {}/{}", r.scheme, r.key), e);
+        let db = self.lock();
+        let values = params![
+            r.scheme,
+            r.key,
+            r.state.as_str(),
+            r.hash,
+            r.version,
+            r.number,
+            r.target_id,
+            r.unsure,
+            r.attempts,
+            r.last_error,
+            r.claim_until.map(millis),
+            millis(r.created_at),
+            millis(r.updated_at),
+            r.revision as i64,
+        ];
+        let changed = if r.revision == 0 {
+            db.execute(
+                &format!(
+                    "INSERT OR IGNORE INTO records ({RECORD_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 + 1)"
+                ),
+                values,
+            )
+        } else {
+            db.execute(
+                "UPDATE records SET state = ?3, hash = ?4, version = ?5, number = ?6, target_id = ?7,
+                    unsure = ?8, attempts = ?9, last_error = ?10, claim_until = ?11,
+                    created_at = ?12, updated_at = ?13, revision = ?14 + 1
+                 WHERE scheme = ?1 AND key = ?2 AND revision = ?14",
+                values,
+            )
+        }
+        .map_err(fail)?;
+        Ok(changed == 1)
+    }
+
+    async fn list(
+        &self,
+        scheme: &str,
+        state: Option<RecordState>,
+        limit: usize,
+    ) -> Result<Vec<SyncRecord>, StoreError> {
+        let db = self.lock();
+        let fail = |e| StoreError::new(format!("list records {scheme}"), e);
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let mut rows = Vec::new();
+        match state {
+            Some(state) => {
+                let mut stmt = db
+                    .prepare_cached(&format!(
+                        "SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 AND state = ?2
+                         ORDER BY updated_at LIMIT ?3"
+                    ))
+                    .map_err(fail)?;
+                for row in stmt
+                    .query_map(params![scheme, state.as_str(), limit], record_of)
+                    .map_err(fail)?
+                {
+                    rows.push(row.map_err(fail)?);
+                }
+            }
+            None => {
+                let mut stmt = db
+                    .prepare_cached(&format!(
+                        "SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 ORDER BY updated_at LIMIT ?2"
+                    ))
+                    .map_err(fail)?;
+                for row in stmt
+                    .query_map(params![scheme, limit], record_of)
+                    .map_err(fail)?
+                {
+                    rows.push(row.map_err(fail)?);
+                }
+            }
+        }
+        Ok(rows)
+    }
+}
+
+impl EmbeddedStore {
+    /// Records per state of a scheme.
+    pub fn counts(&self, scheme: &str) -> Result<Vec<(RecordState, u64)>, StoreError> {
+        let db = self.lock();
+        let fail = |e| StoreError::new(format!("count records {scheme}"), e);
+        let mut stmt = db
+            .prepare_cached("SELECT state, COUNT(*) FROM records WHERE scheme = ?1 GROUP BY state")
+            .map_err(fail)?;
+        let mut out = Vec::new();
+        for row in stmt
+            .query_map(params![scheme], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(fail)?
+        {
+            let (state, n) = row.map_err(fail)?;
+            if let Some(state) = RecordState::parse(&state) {
+                out.push((state, n as u64));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,21 @@
+//! The sync engine: poll (source pages → queue) and push (queue → target), over small ports for the
+//! cursor store, the sync-record store, the page queue and the connectors. Nothing here knows AWS or
+//! SQLite; the embedded default and the Lambdas bring the adapters.
+
+pub mod endpoints;
+pub mod message;
+pub mod pace;
+pub mod poll;
+pub mod ports;
+pub mod push;
+pub mod record;
+pub mod window;
+
+pub use endpoints::{AnyTarget, SourceApi, TargetApi, WdtSource};
+pub use message::{MAX_MESSAGE_BYTES, PageMessage};
+pub use pace::Pacer;
+pub use poll::{PageEvent, PollError, PollReport, Poller, Stop};
+pub use ports::{Cursor, CursorStore, DeadLetter, Delivery, PageQueue, RecordStore, StoreError};
+pub use push::{DocumentOutcome, MessageResult, Pusher, content_hash};
+pub use record::{RecordState, SyncRecord, Verdict};
+pub use window::{Window, plan};

@@ -1,0 +1,492 @@
+//! One poll of one scheme: take the lease, plan the windows, page each one drift-safely, queue its
+//! documents in size-bounded messages, and move the cursor past each window once all of it is queued.
+//! Also the on-demand re-syncs (a window, or documents by key), which never move the cursor.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+
+use super::endpoints::SourceApi;
+use super::message::pack;
+use super::ports::{CursorStore, PageQueue, RecordStore, StoreError};
+use super::record::{RecordState, SyncRecord};
+use super::window::{Window, WindowText, plan};
+use crate::Scheme;
+use crate::connector::CallError;
+use crate::error::{Classified, Domain, RetryHint};
+use crate::mapping::PageRequest;
+
+/// How many times a window is paged again when its documents do not add up to its count.
+const MAX_WINDOW_PASSES: u32 = 3;
+
+/// What one poll needs.
+pub struct Poller<'a, C, R, Q, A> {
+    /// The scheme.
+    pub scheme: &'a Scheme,
+    /// The source API.
+    pub source: &'a A,
+    /// Cursors and leases.
+    pub cursors: &'a C,
+    /// Sync records (documents that can never be queued are recorded as failed here).
+    pub records: &'a R,
+    /// The page queue.
+    pub queue: &'a Q,
+    /// Who is polling (a lease holder id: host and process, or the Lambda request id).
+    pub holder: String,
+    /// The run must end by then; it stops cleanly before, between windows or pages.
+    pub deadline: Instant,
+    /// Time kept in reserve before the deadline (a window is only started with more left than this).
+    pub reserve: Duration,
+    /// Called after each page is queued (progress bars, metrics).
+    pub on_page: &'a (dyn Fn(&PageEvent) + Send + Sync),
+}
+
+/// One page queued.
+#[derive(Clone, Debug)]
+pub struct PageEvent {
+    /// The window paged, if any.
+    pub window: Option<Window>,
+    /// The page number.
+    pub page: u32,
+    /// Documents in the page.
+    pub documents: usize,
+    /// The window's total as last reported.
+    pub total: Option<u64>,
+}
+
+/// Why a poll ended before reaching now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// Every planned window was queued.
+    Done,
+    /// The time budget ran out; the next run resumes at the cursor.
+    Budget,
+    /// Another poller holds the scheme's lease.
+    Leased,
+    /// The lease was lost mid-run (another poller took over after it lapsed).
+    LeaseLost,
+}
+
+/// What one poll did.
+#[derive(Clone, Debug, Serialize)]
+pub struct PollReport {
+    /// How it ended.
+    pub stop: Stop,
+    /// Windows fully queued.
+    pub windows: u32,
+    /// Source calls made.
+    pub calls: u64,
+    /// Documents received (repeats within a window counted once).
+    pub documents: u64,
+    /// Messages sent.
+    pub messages: u64,
+    /// Documents too large for a message, recorded as failed.
+    pub oversize: u64,
+    /// The cursor afterwards (Beijing time).
+    pub cursor: Option<String>,
+}
+
+impl PollReport {
+    fn new() -> Self {
+        PollReport {
+            stop: Stop::Done,
+            windows: 0,
+            calls: 0,
+            documents: 0,
+            messages: 0,
+            oversize: 0,
+            cursor: None,
+        }
+    }
+}
+
+/// A poll that failed; the cursor stays at the last completed window.
+#[derive(Debug)]
+pub enum PollError {
+    /// The source failed after the client's retries.
+    Source(CallError),
+    /// The store or queue failed.
+    Store(StoreError),
+    /// The request could not be built (a scheme parameter failed to render) or asked nonsense.
+    Request(String),
+}
+
+impl std::fmt::Display for PollError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PollError::Source(e) => write!(f, "source: {e}"),
+            PollError::Store(e) => write!(f, "store: {e}"),
+            PollError::Request(e) => write!(f, "request: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PollError {}
+
+impl Classified for PollError {
+    fn domain(&self) -> Domain {
+        match self {
+            PollError::Source(e) => e.domain(),
+            PollError::Store(_) => Domain::Internal,
+            PollError::Request(_) => Domain::User,
+        }
+    }
+    fn retry_hint(&self) -> RetryHint {
+        match self {
+            PollError::Source(e) => e.retry_hint(),
+            PollError::Store(_) => RetryHint::Later,
+            PollError::Request(_) => RetryHint::Never,
+        }
+    }
+}
+
+impl From<StoreError> for PollError {
+    fn from(e: StoreError) -> Self {
+        PollError::Store(e)
+    }
+}
+
+impl From<CallError> for PollError {
+    fn from(e: CallError) -> Self {
+        PollError::Source(e)
+    }
+}
+
+/// Whether a window was queued whole.
+enum Walked {
+    Complete,
+    OutOfTime,
+}
+
+impl<C, R, Q, A> Poller<'_, C, R, Q, A>
+where
+    C: CursorStore,
+    R: RecordStore,
+    Q: PageQueue,
+    A: SourceApi,
+{
+    fn page_size(&self) -> u32 {
+        self.scheme
+            .config
+            .source
+            .page_size
+            .as_ref()
+            .map_or(100, |s| s.value)
+    }
+
+    fn lease_span(&self) -> jiff::SignedDuration {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        jiff::SignedDuration::try_from(left + Duration::from_secs(60)).unwrap_or_default()
+    }
+
+    /// The scheduled poll: from the cursor to now, window by window.
+    pub async fn run(&self, now: Timestamp) -> Result<PollReport, PollError> {
+        let scheme = self.scheme.id();
+        let mut report = PollReport::new();
+        let until = now.saturating_add(self.lease_span()).expect("in range");
+        if !self
+            .cursors
+            .take_lease(scheme, &self.holder, now, until)
+            .await?
+        {
+            report.stop = Stop::Leased;
+            return Ok(report);
+        }
+        let result = self.walk_from_cursor(now, &mut report).await;
+        // Released even after a failure: the next run should not wait out the lease.
+        let released = self.cursors.release(scheme, &self.holder).await;
+        result?;
+        released?;
+        Ok(report)
+    }
+
+    async fn walk_from_cursor(
+        &self,
+        now: Timestamp,
+        report: &mut PollReport,
+    ) -> Result<(), PollError> {
+        let scheme = self.scheme.id();
+        let cursor = self.cursors.cursor(scheme).await?;
+        report.cursor = cursor
+            .position
+            .map(|p| crate::time::format_source(crate::time::to_beijing(p)));
+        for window in plan(&self.scheme.window, cursor.position, now) {
+            if self.deadline.saturating_duration_since(Instant::now()) <= self.reserve {
+                report.stop = Stop::Budget;
+                return Ok(());
+            }
+            match self.walk(Some(window), report).await? {
+                Walked::OutOfTime => {
+                    report.stop = Stop::Budget;
+                    return Ok(());
+                }
+                Walked::Complete => {}
+            }
+            if !self
+                .cursors
+                .advance(scheme, &self.holder, window.end, Timestamp::now())
+                .await?
+            {
+                report.stop = Stop::LeaseLost;
+                return Ok(());
+            }
+            report.windows += 1;
+            report.cursor = Some(window.end_text());
+            tracing::debug!(scheme, window = %window, "window queued; cursor advanced");
+        }
+        Ok(())
+    }
+
+    /// Re-reads `window` (cut to the API's span) and queues what it holds; the cursor stays put.
+    pub async fn resync_window(&self, window: Window) -> Result<PollReport, PollError> {
+        let mut report = PollReport::new();
+        for part in window.split(self.scheme.window.max_span) {
+            if let Walked::OutOfTime = self.walk(Some(part), &mut report).await? {
+                report.stop = Stop::Budget;
+                return Ok(report);
+            }
+            report.windows += 1;
+        }
+        Ok(report)
+    }
+
+    /// Looks documents up by the scheme's look-up keys (`trade_no`, `src_tid`, `src_order_no`...)
+    /// and queues what it finds. Returns the report and the values nothing was found for.
+    pub async fn resync_keys(
+        &self,
+        values: &[String],
+    ) -> Result<(PollReport, Vec<String>), PollError> {
+        let lookup_keys: Vec<&str> = self
+            .scheme
+            .config
+            .source
+            .lookup_keys
+            .iter()
+            .map(|k| k.value.as_str())
+            .collect();
+        if lookup_keys.is_empty() {
+            return Err(PollError::Request(format!(
+                "scheme {} declares no lookup_keys, so documents cannot be asked for by key",
+                self.scheme.id()
+            )));
+        }
+        let mut report = PollReport::new();
+        let mut missing = Vec::new();
+        // A look-up ignores the window, but the request must still carry a valid one.
+        let end = Timestamp::now();
+        let window = Window::new(
+            end.saturating_sub(jiff::SignedDuration::from_mins(30))
+                .expect("in range"),
+            end,
+        )
+        .expect("ordered");
+        for value in values {
+            let mut found = false;
+            for field in &lookup_keys {
+                let mut params = self.params(&window, 0)?;
+                params.retain(|(name, _)| !lookup_keys.contains(&name.as_str()));
+                params.push(((*field).to_owned(), value.clone()));
+                report.calls += 1;
+                let page = self.source.query(&params).await?;
+                if page.documents.is_empty() {
+                    continue;
+                }
+                found = true;
+                let documents = page.documents.iter().map(raw).collect::<Vec<_>>();
+                report.documents += documents.len() as u64;
+                self.enqueue(None, 0, documents, &mut report).await?;
+                break;
+            }
+            if !found {
+                missing.push(value.clone());
+            }
+        }
+        Ok((report, missing))
+    }
+
+    fn params(&self, window: &Window, page_no: u32) -> Result<Vec<(String, String)>, PollError> {
+        self.scheme
+            .mapper
+            .render_params(&PageRequest {
+                window_start: window.start_text(),
+                window_end: window.end_text(),
+                page_size: self.page_size(),
+                page_no,
+            })
+            .map_err(|e| PollError::Request(format!("{}: {}", e.path, e.reason)))
+    }
+
+    /// Pages one window drift-safely and queues its documents.
+    ///
+    /// Page 0 tells the count; then pages are read from the last back to 1, and page 0 once more.
+    /// A document edited while the window is paged leaves it (its new time is past the window's end),
+    /// which moves every later document one place down: pages already read are behind the reader,
+    /// so nothing is skipped, and the final page 0 catches what slid into it after the first read.
+    /// If the distinct documents seen are still fewer than the final count, the window is paged again.
+    async fn walk(
+        &self,
+        window: Option<Window>,
+        report: &mut PollReport,
+    ) -> Result<Walked, PollError> {
+        let window = window.expect("windowed walk");
+        let size = self.page_size();
+        // (key → version) already queued from this window: repeats are not queued twice.
+        let mut queued: HashMap<String, String> = HashMap::new();
+        for pass in 0..MAX_WINDOW_PASSES {
+            let first = self.fetch(&window, 0, report, &mut queued).await?;
+            let total = first.unwrap_or(0);
+            let last_page = if total == 0 {
+                0
+            } else {
+                ((total - 1) / size as u64) as u32
+            };
+            let mut final_total = total;
+            if last_page > 0 {
+                for page in (1..=last_page).rev() {
+                    if Instant::now() >= self.deadline {
+                        return Ok(Walked::OutOfTime);
+                    }
+                    self.fetch(&window, page, report, &mut queued).await?;
+                }
+                final_total = self
+                    .fetch(&window, 0, report, &mut queued)
+                    .await?
+                    .unwrap_or(total);
+            }
+            if queued.len() as u64 >= final_total {
+                return Ok(Walked::Complete);
+            }
+            tracing::warn!(
+                scheme = self.scheme.id(),
+                window = %window,
+                pass,
+                seen = queued.len(),
+                total = final_total,
+                "documents moved while the window was paged; paging it again"
+            );
+        }
+        Ok(Walked::Complete)
+    }
+
+    /// Reads and queues one page; returns the window's total as the page reported it.
+    async fn fetch(
+        &self,
+        window: &Window,
+        page_no: u32,
+        report: &mut PollReport,
+        queued: &mut HashMap<String, String>,
+    ) -> Result<Option<u64>, PollError> {
+        let params = self.params(window, page_no)?;
+        report.calls += 1;
+        let page = self.source.query(&params).await?;
+        let key_field = self.scheme.mapper.key_field();
+        let version_field = &self.scheme.config.source.version.value;
+        let count = page.documents.len();
+        let mut fresh = Vec::with_capacity(count);
+        for doc in &page.documents {
+            let key = scalar_text(doc.get(key_field));
+            let version = scalar_text(doc.get(version_field.as_str()));
+            if let Some(key) = key {
+                let version = version.unwrap_or_default();
+                if queued.get(&key) == Some(&version) {
+                    continue;
+                }
+                queued.insert(key, version);
+            }
+            // Documents without a key are queued anyway: push records them as failed with the reason.
+            fresh.push(raw(doc));
+        }
+        report.documents += fresh.len() as u64;
+        self.enqueue(Some(*window), page_no, fresh, report).await?;
+        (self.on_page)(&PageEvent {
+            window: Some(*window),
+            page: page_no,
+            documents: count,
+            total: page.total_count,
+        });
+        Ok(page.total_count.or(Some(count as u64)))
+    }
+
+    async fn enqueue(
+        &self,
+        window: Option<Window>,
+        page: u32,
+        documents: Vec<Box<RawValue>>,
+        report: &mut PollReport,
+    ) -> Result<(), PollError> {
+        if documents.is_empty() {
+            return Ok(());
+        }
+        let text = window.map(WindowText::from);
+        let (bodies, oversize) = pack(
+            self.scheme.id(),
+            text.as_ref(),
+            page,
+            documents,
+            self.queue.max_body(),
+        );
+        report.messages += bodies.len() as u64;
+        if !bodies.is_empty() {
+            self.queue.send(bodies).await?;
+        }
+        for giant in oversize {
+            report.oversize += 1;
+            self.record_oversize(giant.document.get(), giant.bytes)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A document no message can carry is recorded as failed, so a person sees it.
+    async fn record_oversize(&self, text: &str, bytes: usize) -> Result<(), PollError> {
+        let doc: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let key_field = self.scheme.mapper.key_field();
+        let Some(key) = scalar_text(doc.get(key_field)) else {
+            tracing::error!(
+                scheme = self.scheme.id(),
+                bytes,
+                "a document without {key_field} is too large to queue"
+            );
+            return Ok(());
+        };
+        let now = Timestamp::now();
+        for _ in 0..3 {
+            let mut record = self
+                .records
+                .record(self.scheme.id(), &key)
+                .await?
+                .unwrap_or_else(|| SyncRecord::new(self.scheme.id(), &key, now));
+            record.state = RecordState::Failed;
+            record.version = scalar_text(doc.get(self.scheme.config.source.version.value.as_str()))
+                .unwrap_or_default();
+            record.hash = format!("oversize:{bytes}");
+            record.last_error = Some(format!(
+                "document {key_field}={key} is {bytes} bytes, more than a queue message can carry ({} bytes)",
+                self.queue.max_body()
+            ));
+            record.updated_at = now;
+            if self.records.put(&record).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A document's field as text (WDT sends ids as numbers or strings).
+pub(crate) fn scalar_text(value: Option<&serde_json::Value>) -> Option<String> {
+    match value? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn raw(doc: &serde_json::Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(doc).expect("a JSON value serialises")
+}

@@ -1,0 +1,175 @@
+//! The engine's ports: small capability traits for the cursor store, the sync-record store and the
+//! page queue. The embedded default (SQLite) and the AWS adapters (DynamoDB, SQS) implement them;
+//! nothing behind them leaks into the domain.
+
+use std::future::Future;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::record::{RecordState, SyncRecord};
+use crate::error::{Classified, Domain, RetryHint};
+
+/// A store or queue that failed (disk, database, network to AWS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError {
+    /// What was being done, e.g. `save record wdt-trades-to-kingdee/1001`.
+    pub operation: String,
+    /// Why it failed.
+    pub message: String,
+}
+
+impl StoreError {
+    /// An error of `operation`.
+    pub fn new(operation: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        StoreError {
+            operation: operation.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.operation, self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl Classified for StoreError {
+    fn domain(&self) -> Domain {
+        Domain::Internal
+    }
+    fn retry_hint(&self) -> RetryHint {
+        RetryHint::Later
+    }
+}
+
+/// A scheme's polling position and who is walking it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// The end of the last window whose pages were all queued; `None` before the first run.
+    pub position: Option<Timestamp>,
+    /// The poller holding the lease, if any.
+    pub holder: Option<String>,
+    /// When that lease lapses.
+    pub lease_until: Option<Timestamp>,
+    /// When the cursor last moved.
+    pub updated_at: Option<Timestamp>,
+}
+
+/// Cursors with leases: one poller per scheme at a time, and a crashed holder's lease runs out.
+pub trait CursorStore: Send + Sync {
+    /// The scheme's cursor (an empty one if the scheme never ran).
+    fn cursor(&self, scheme: &str) -> impl Future<Output = Result<Cursor, StoreError>> + Send;
+
+    /// Takes or renews the lease until `until`; `false` if another holder's lease is still running.
+    fn take_lease(
+        &self,
+        scheme: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Moves the cursor to `position`, only while `holder` holds the lease; `false` if it lost it.
+    fn advance(
+        &self,
+        scheme: &str,
+        holder: &str,
+        position: Timestamp,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives the lease up (a no-op if `holder` no longer holds it).
+    fn release(
+        &self,
+        scheme: &str,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// One sync record per source document, written with compare-and-swap on its revision so two pushers
+/// never both believe they own a document.
+pub trait RecordStore: Send + Sync {
+    /// The record of `key`, if the document was ever seen.
+    fn record(
+        &self,
+        scheme: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<SyncRecord>, StoreError>> + Send;
+
+    /// Stores `record` if the stored revision is still `record.revision` (`0`: no record yet) and
+    /// bumps the revision; `false` if someone else wrote it first.
+    fn put(&self, record: &SyncRecord) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records of a scheme, optionally in one state, oldest change first, at most `limit`.
+    fn list(
+        &self,
+        scheme: &str,
+        state: Option<RecordState>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<SyncRecord>, StoreError>> + Send;
+}
+
+/// A message received from the queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The message's id (stable across deliveries).
+    pub id: String,
+    /// The handle that deletes or reschedules this delivery.
+    pub receipt: String,
+    /// The body as sent.
+    pub body: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// A message the queue gave up on after its maximum receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The message's id.
+    pub id: String,
+    /// The body as sent.
+    pub body: String,
+    /// Times it was received.
+    pub receive_count: u32,
+    /// When it was moved to the dead-letter queue.
+    pub dead_at: Timestamp,
+}
+
+/// A queue with SQS semantics: at-least-once delivery, a visibility timeout after each receive, and
+/// a move to the dead-letter queue once a message was received more than the maximum count.
+pub trait PageQueue: Send + Sync {
+    /// The largest body the queue accepts, in bytes.
+    fn max_body(&self) -> usize {
+        super::message::MAX_MESSAGE_BYTES
+    }
+
+    /// Sends the bodies (each at most `max_body` bytes).
+    fn send(&self, bodies: Vec<String>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `max` visible messages, hidden for `visibility` from now.
+    fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+
+    /// Deletes a delivered message (done with it).
+    fn delete(&self, receipt: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Makes a delivered message visible again after `delay` (a retry with backoff).
+    fn retry_after(
+        &self,
+        receipt: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Messages waiting or in flight (not dead).
+    fn depth(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Messages in the dead-letter queue.
+    fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+}
