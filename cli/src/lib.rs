@@ -1,8 +1,12 @@
-//! The `ferry` command line: checks scheme files, previews the bodies a scheme would send, and runs
-//! the sandbox.
+//! The `ferry` command line: checks scheme files, previews the bodies a scheme would send, runs the
+//! sandbox, the demo (`ferry demo`) and the self-hosted engine (`ferry run`).
 //! Commands write to the given streams and return an exit status, so tests run them in-process.
 
+pub mod config;
+mod demo;
 mod preview;
+pub mod run;
+pub mod runtime;
 mod sandbox;
 
 use std::collections::HashMap;
@@ -23,6 +27,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start the sandbox, sync both bundled schemes to completion, and verify the targets against
+    /// the sources (expected, found, missing, duplicated, stale).
+    Demo(demo::Args),
+    /// Run schemes on the embedded store: `--once` to catch up and exit, otherwise on their intervals.
+    Run(run::Args),
     /// Validate scheme files; print every problem as FILE:LINE:COL: MESSAGE.
     Check {
         /// Scheme files (YAML).
@@ -74,6 +83,18 @@ where
             .map_or(Ok(1), |scheme| {
                 preview::run(&scheme, &file, compact, out, err)
             }),
+        Command::Demo(args) => {
+            return demo::run(&args, out).unwrap_or_else(|e| {
+                let _ = writeln!(err, "ferry demo: {e}");
+                1
+            });
+        }
+        Command::Run(args) => {
+            return run::run(&args, out).unwrap_or_else(|e| {
+                let _ = writeln!(err, "ferry run: {e}");
+                1
+            });
+        }
         Command::Sandbox(args) => {
             return sandbox::run(&args, out).unwrap_or_else(|e| {
                 let _ = writeln!(err, "ferry sandbox: {e}");
@@ -88,7 +109,7 @@ where
 }
 
 /// A scheme file path, or the id of a bundled scheme.
-fn load_scheme(name: &str) -> Result<Scheme, SchemeError> {
+pub(crate) fn load_scheme(name: &str) -> Result<Scheme, SchemeError> {
     let path = Path::new(name);
     if path.exists() || name.ends_with(".yaml") || name.ends_with(".yml") {
         return Scheme::load_file(path);

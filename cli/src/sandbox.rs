@@ -74,7 +74,7 @@ fn print(sandbox: &Sandbox, json: bool, out: &mut dyn Write) -> std::io::Result<
     out.flush()
 }
 
-async fn wait_for_stop() {
+pub(crate) async fn wait_for_stop() {
     #[cfg(unix)]
     {
         let mut terminate =

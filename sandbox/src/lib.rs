@@ -10,6 +10,7 @@ mod kingdee;
 mod reply;
 mod source;
 mod targets;
+mod verify;
 mod wdt;
 mod yonyou;
 
@@ -27,6 +28,7 @@ use tokio::task::JoinHandle;
 pub use faults::{Endpoint, Fault, Faults};
 pub use source::{Kind, SourceData, TimeField};
 pub use targets::{Bill, Reception};
+pub use verify::Verification;
 
 /// Per-minute call limits, as the vendors enforce them.
 #[derive(Clone, Debug, Serialize)]

@@ -6,9 +6,36 @@ use std::fmt;
 use serde::Deserialize;
 
 /// A password, app secret or token. `Debug` prints `Secret(***)`; there is no `Display`.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
+///
+/// In configuration files a secret is written either as the value itself or as `{ env: NAME }`,
+/// which reads the environment variable `NAME` when the file is loaded (so the file can be
+/// committed without the credential).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SecretSource {
+    Value(String),
+    Env { env: String },
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match SecretSource::deserialize(deserializer) {
+            Ok(SecretSource::Value(value)) => Ok(Secret(value)),
+            Ok(SecretSource::Env { env }) => match std::env::var(&env) {
+                Ok(value) if !value.is_empty() => Ok(Secret(value)),
+                _ => Err(serde::de::Error::custom(format!(
+                    "the environment variable {env} (named for a secret) is not set"
+                ))),
+            },
+            Err(_) => Err(serde::de::Error::custom(
+                "a secret is a string, or { env: VARIABLE } to read it from the environment",
+            )),
+        }
+    }
+}
 
 impl Secret {
     /// Wraps a credential.

@@ -143,10 +143,10 @@ impl TargetApi for YonyouClient {
 /// Either target, for callers that run schemes of both kinds side by side.
 #[derive(Debug)]
 pub enum AnyTarget {
-    /// 金蝶云星辰.
-    Kingdee(KingdeeClient),
+    /// 金蝶云星辰 (one client per account, shared by its schemes).
+    Kingdee(std::sync::Arc<KingdeeClient>),
     /// 用友BIP.
-    Yonyou(YonyouClient),
+    Yonyou(std::sync::Arc<YonyouClient>),
 }
 
 impl TargetApi for AnyTarget {
@@ -159,8 +159,8 @@ impl TargetApi for AnyTarget {
 
     async fn save(&self, body: &Value, existing: Option<&str>) -> Result<Saved, CallError> {
         match self {
-            AnyTarget::Kingdee(c) => c.save(body, existing).await,
-            AnyTarget::Yonyou(c) => c.save(body, existing).await,
+            AnyTarget::Kingdee(c) => c.as_ref().save(body, existing).await,
+            AnyTarget::Yonyou(c) => c.as_ref().save(body, existing).await,
         }
     }
 
@@ -173,8 +173,8 @@ impl TargetApi for AnyTarget {
 
     async fn find(&self, body: &Value) -> Result<Option<String>, CallError> {
         match self {
-            AnyTarget::Kingdee(c) => c.find(body).await,
-            AnyTarget::Yonyou(c) => c.find(body).await,
+            AnyTarget::Kingdee(c) => c.as_ref().find(body).await,
+            AnyTarget::Yonyou(c) => c.as_ref().find(body).await,
         }
     }
 

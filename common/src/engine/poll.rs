@@ -41,6 +41,8 @@ pub struct Poller<'a, C, R, Q, A> {
     pub deadline: Instant,
     /// Time kept in reserve before the deadline (a window is only started with more left than this).
     pub reserve: Duration,
+    /// Where the first run starts, overriding the scheme's `window.start`.
+    pub first_start: Option<Timestamp>,
     /// Called after each page is queued (progress bars, metrics).
     pub on_page: &'a (dyn Fn(&PageEvent) + Send + Sync),
 }
@@ -215,12 +217,16 @@ where
         report.cursor = cursor
             .position
             .map(|p| crate::time::format_source(crate::time::to_beijing(p)));
-        for window in plan(&self.scheme.window, cursor.position, now) {
+        for window in plan(
+            &self.scheme.window,
+            cursor.position.or(self.first_start),
+            now,
+        ) {
             if self.deadline.saturating_duration_since(Instant::now()) <= self.reserve {
                 report.stop = Stop::Budget;
                 return Ok(());
             }
-            match self.walk(Some(window), report).await? {
+            match self.walk(window, report).await? {
                 Walked::OutOfTime => {
                     report.stop = Stop::Budget;
                     return Ok(());
@@ -246,7 +252,7 @@ where
     pub async fn resync_window(&self, window: Window) -> Result<PollReport, PollError> {
         let mut report = PollReport::new();
         for part in window.split(self.scheme.window.max_span) {
-            if let Walked::OutOfTime = self.walk(Some(part), &mut report).await? {
+            if let Walked::OutOfTime = self.walk(part, &mut report).await? {
                 report.stop = Stop::Budget;
                 return Ok(report);
             }
@@ -330,10 +336,10 @@ where
     /// If the distinct documents seen are still fewer than the final count, the window is paged again.
     async fn walk(
         &self,
-        window: Option<Window>,
+        window: Window,
         report: &mut PollReport,
     ) -> Result<Walked, PollError> {
-        let window = window.expect("windowed walk");
+        
         let size = self.page_size();
         // (key → version) already queued from this window: repeats are not queued twice.
         let mut queued: HashMap<String, String> = HashMap::new();

@@ -1,0 +1,108 @@
+//! `ferry run`'s configuration file: the schemes to run, each connector's endpoint and credentials
+//! (secrets inline or `{ env: NAME }`), the store's location and the push tuning.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use ferry_common::connector::kingdee::KingdeeConfig;
+use ferry_common::connector::wdt::WdtConfig;
+use ferry_common::connector::yonyou::YonyouConfig;
+use serde::Deserialize;
+
+/// A whole `ferry run` configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The embedded store's SQLite file (created if missing); relative paths are from the file.
+    pub store: PathBuf,
+    /// The schemes to run: a scheme file, a bundled scheme's id, or `{ scheme: ..., start: ... }`.
+    pub schemes: Vec<SchemeEntry>,
+    /// Each connector's endpoint and credentials.
+    pub connectors: ConnectorsConfig,
+    /// Calls per minute per target connector (`kingdee: 500`), overriding the schemes' `rate_limit`
+    /// (an account's contract may differ from the published limit).
+    #[serde(default)]
+    pub rate_limits: HashMap<String, u32>,
+    /// Queue and retry tuning.
+    #[serde(default)]
+    pub push: PushConfig,
+}
+
+/// One scheme to run.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SchemeEntry {
+    /// A file path or bundled id.
+    Name(String),
+    /// A scheme with a first-run start point.
+    Detailed {
+        /// A file path or bundled id.
+        scheme: String,
+        /// Where the first run starts, Beijing time (overrides the scheme's `window.start`).
+        #[serde(default)]
+        start: Option<String>,
+    },
+}
+
+impl SchemeEntry {
+    /// The file path or bundled id.
+    pub fn name(&self) -> &str {
+        match self {
+            SchemeEntry::Name(name) | SchemeEntry::Detailed { scheme: name, .. } => name,
+        }
+    }
+
+    /// The first-run start, if given.
+    pub fn start(&self) -> Option<&str> {
+        match self {
+            SchemeEntry::Name(_) => None,
+            SchemeEntry::Detailed { start, .. } => start.as_deref(),
+        }
+    }
+}
+
+/// Connector settings; only those the schemes use are needed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorsConfig {
+    /// 旺店通.
+    #[serde(default)]
+    pub wdt: Option<WdtConfig>,
+    /// 金蝶云星辰.
+    #[serde(default)]
+    pub kingdee: Option<KingdeeConfig>,
+    /// 用友BIP.
+    #[serde(default)]
+    pub yonyou: Option<YonyouConfig>,
+}
+
+/// Queue and retry tuning of the embedded default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// Deliveries of a message before it goes to the dead-letter queue.
+    pub max_receives: u32,
+    /// How long a received message stays hidden (longer than a batch can take).
+    pub visibility: String,
+    /// How long a document claim holds before another pusher may retake it.
+    pub claim_ttl: String,
+    /// The first redelivery delay after a retryable failure (doubling, with jitter).
+    pub retry_min: String,
+    /// The longest redelivery delay.
+    pub retry_max: String,
+    /// How long one poll may run before it stops cleanly and resumes next time.
+    pub poll_budget: String,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            max_receives: 5,
+            visibility: "5m".into(),
+            claim_ttl: "10m".into(),
+            retry_min: "1s".into(),
+            retry_max: "60s".into(),
+            poll_budget: "10m".into(),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! `ferry demo`: the sandbox and both bundled schemes, synced to completion on the embedded default,
+//! then the targets verified against the sources.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use ferry_common::engine::{DocumentOutcome, PageEvent};
+use ferry_common::{Scheme, bundled};
+use ferry_sandbox::{RateLimits, Sandbox, SandboxConfig, Verification};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::runtime::{Clients, Runtime, SchemePlan, SchemeSummary, Settings};
+
+/// Options of `ferry demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Orders in the sandbox (and as many stock-outs).
+    #[arg(long, default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    orders: u64,
+    /// Print the summary as one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+    /// Seed of the data set.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where to keep the store (a fresh temporary file by default).
+    #[arg(long)]
+    store: Option<std::path::PathBuf>,
+}
+
+/// One scheme's part of the demo's result.
+#[derive(Debug, Serialize)]
+struct SchemeResult {
+    #[serde(flatten)]
+    summary: SchemeSummary,
+    verification: Verification,
+}
+
+#[derive(Debug, Serialize)]
+struct DemoResult {
+    orders: u64,
+    seconds: f64,
+    ok: bool,
+    schemes: Vec<SchemeResult>,
+}
+
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(demo(args, out))
+}
+
+async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
+    let started = Instant::now();
+    let sandbox = Sandbox::start(SandboxConfig {
+        seed: args.seed,
+        documents: args.orders,
+        limits: RateLimits::demo(),
+        ..SandboxConfig::default()
+    })
+    .await
+    .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    let temp = std::env::temp_dir().join(format!("ferry-demo-{}", std::process::id()));
+    let store = args.store.clone().unwrap_or_else(|| temp.join("ferry.db"));
+    let start = sandbox.source(|s| s.first_time());
+    let mut plans = Vec::new();
+    for (file, text) in bundled::SCHEMES {
+        let scheme = Scheme::load_str(file, text, &ferry_common::scheme::process_env)
+            .map_err(|e| e.to_string())?;
+        plans.push(SchemePlan {
+            scheme,
+            start: Some(start.clone()),
+        });
+    }
+    let clients = Clients::new(&crate::run::sandbox_connectors(&sandbox))?;
+    let limits = crate::run::sandbox_limits(&sandbox);
+    let engine = Runtime::new(&store, plans, &clients, &limits, Settings::default())?;
+    if !args.json {
+        writeln!(
+            out,
+            "Sandbox with {} orders and {} stock-outs; store {}",
+            args.orders,
+            args.orders,
+            store.display()
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let bars = MultiProgress::with_draw_target(if args.json {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    });
+    let style =
+        ProgressStyle::with_template("{prefix:24} [{bar:30}] {pos:>6}/{len:6} {msg} {elapsed}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> ");
+    let runs = engine.schemes.iter().enumerate().map(|(index, run)| {
+        let bar = Arc::new(bars.add(ProgressBar::new(0)));
+        bar.set_style(style.clone());
+        bar.set_prefix(run.scheme.id().to_owned());
+        let engine = &engine;
+        async move {
+            let page_bar = bar.clone();
+            let on_page = move |event: &PageEvent| page_bar.inc_length(event.documents as u64);
+            let doc_bar = bar.clone();
+            let on_document = move |outcome: &DocumentOutcome| {
+                if !matches!(outcome, DocumentOutcome::Retry { .. }) {
+                    doc_bar.inc(1);
+                }
+            };
+            let summary = engine.sync_once(index, &on_page, &on_document).await;
+            bar.finish_with_message("done");
+            summary
+        }
+    });
+    let summaries = futures_util::future::join_all(runs).await;
+    let mut results = Vec::new();
+    for (summary, run) in summaries.into_iter().zip(&engine.schemes) {
+        let summary = summary?;
+        let verification = sandbox.verify(&run.scheme);
+        results.push(SchemeResult {
+            summary,
+            verification,
+        });
+    }
+    let result = DemoResult {
+        orders: args.orders,
+        seconds: started.elapsed().as_secs_f64(),
+        ok: results.iter().all(|r| r.verification.is_clean()),
+        schemes: results,
+    };
+    if args.store.is_none() {
+        let _ = std::fs::remove_dir_all(&temp);
+    }
+    print(&result, args.json, out).map_err(|e| e.to_string())?;
+    Ok(if result.ok { 0 } else { 1 })
+}
+
+fn print(result: &DemoResult, json: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    if json {
+        return writeln!(
+            out,
+            "{}",
+            serde_json::to_string(result).expect("serialisable")
+        );
+    }
+    let mut sync = Table::new();
+    sync.load_style(UTF8_FULL_CONDENSED).set_header([
+        "scheme",
+        "source calls",
+        "fetched",
+        "pushed",
+        "unchanged",
+        "failed",
+        "retried",
+        "dead letters",
+    ]);
+    let mut check = Table::new();
+    check.load_style(UTF8_FULL_CONDENSED).set_header([
+        "scheme",
+        "expected",
+        "found",
+        "missing",
+        "duplicated",
+        "stale",
+        "refused",
+        "unmappable",
+    ]);
+    for r in &result.schemes {
+        let (s, v) = (&r.summary, &r.verification);
+        sync.add_row(vec![
+            s.scheme.clone(),
+            s.poll.calls.to_string(),
+            s.poll.documents.to_string(),
+            format!(
+                "{} ({} new, {} updated)",
+                s.push.pushed(),
+                s.push.created,
+                s.push.updated
+            ),
+            (s.push.unchanged + s.push.superseded).to_string(),
+            s.push.failed.to_string(),
+            s.push.retried.to_string(),
+            s.dead_letters.to_string(),
+        ]);
+        check.add_row(vec![
+            s.scheme.clone(),
+            v.expected.to_string(),
+            v.found.to_string(),
+            v.missing.to_string(),
+            v.duplicated.to_string(),
+            v.stale.to_string(),
+            v.refused.to_string(),
+            v.unmappable.to_string(),
+        ]);
+    }
+    writeln!(out, "\nSync\n{sync}")?;
+    for r in &result.schemes {
+        for (key, reason) in &r.summary.push.failures {
+            writeln!(out, "  {} failed {key}: {reason}", r.summary.scheme)?;
+        }
+    }
+    writeln!(
+        out,
+        "\nVerification: the sandbox targets against the sources\n{check}"
+    )?;
+    writeln!(
+        out,
+        "\n{} in {:.1} s",
+        if result.ok {
+            "Every source document is in its target exactly once with its latest content"
+        } else {
+            "VERIFICATION FAILED: see the table above"
+        },
+        result.seconds
+    )
+}

@@ -1,0 +1,156 @@
+//! `ferry run CONFIG`: the self-hosted mode. Polls every scheme and pushes what it finds, once
+//! (`--once`: poll each scheme, drain the queues, exit) or on the schemes' intervals until stopped.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferry_common::connector::kingdee::KingdeeConfig;
+use ferry_common::connector::wdt::WdtConfig;
+use ferry_common::connector::yonyou::YonyouConfig;
+use ferry_sandbox::Sandbox;
+
+use crate::config::{ConnectorsConfig, RunConfig};
+use crate::runtime::{Clients, Runtime, SchemePlan, SchemeSummary, Settings};
+
+/// Options of `ferry run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run configuration (YAML): schemes, connectors, store.
+    config: PathBuf,
+    /// Poll every scheme once, push until the queues are empty, then exit.
+    #[arg(long)]
+    once: bool,
+    /// Print each scheme's summary as one JSON object per line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The sandbox's connectors, as a configuration file would give them.
+pub fn sandbox_connectors(sandbox: &Sandbox) -> ConnectorsConfig {
+    let wdt: WdtConfig = sandbox.wdt_config();
+    let kingdee: KingdeeConfig = sandbox.kingdee_config();
+    let yonyou: YonyouConfig = sandbox.yonyou_config();
+    ConnectorsConfig {
+        wdt: Some(wdt),
+        kingdee: Some(kingdee),
+        yonyou: Some(yonyou),
+    }
+}
+
+/// The sandbox's per-minute limits of the targets.
+pub fn sandbox_limits(sandbox: &Sandbox) -> HashMap<String, u32> {
+    let limits = &sandbox.config().limits;
+    HashMap::from([
+        ("kingdee".to_owned(), limits.kingdee),
+        ("yonyou".to_owned(), limits.yonyou),
+    ])
+}
+
+/// Loads a run configuration and prepares its runtime.
+pub fn load(path: &Path) -> Result<Runtime, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let config: RunConfig =
+        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            base.join(p)
+        }
+    };
+    let mut plans = Vec::new();
+    for entry in &config.schemes {
+        let name = entry.name();
+        let relative = base.join(name);
+        let scheme = if relative.exists() {
+            crate::load_scheme(&relative.display().to_string())
+        } else {
+            crate::load_scheme(name)
+        }
+        .map_err(|e| e.to_string())?;
+        plans.push(SchemePlan {
+            scheme,
+            start: entry.start().map(str::to_owned),
+        });
+    }
+    let settings = Settings::from_config(&config.push)?;
+    let clients = Clients::new(&config.connectors)?;
+    Runtime::new(
+        &resolve(&config.store),
+        plans,
+        &clients,
+        &config.rate_limits,
+        settings,
+    )
+}
+
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
+    let engine = load(&args.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        if args.once {
+            let mut failed = false;
+            for index in 0..engine.schemes.len() {
+                match engine.sync_once(index, &|_| {}, &|_| {}).await {
+                    Ok(summary) => print(&summary, args.json, out)?,
+                    Err(e) => {
+                        failed = true;
+                        writeln!(out, "{e}").map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            return Ok(if failed { 1 } else { 0 });
+        }
+        let mut next: Vec<tokio::time::Instant> =
+            vec![tokio::time::Instant::now(); engine.schemes.len()];
+        let stop = crate::sandbox::wait_for_stop();
+        tokio::pin!(stop);
+        loop {
+            let (index, due) = next
+                .iter()
+                .copied()
+                .enumerate()
+                .min_by_key(|(_, t)| *t)
+                .expect("at least one scheme");
+            tokio::select! {
+                _ = &mut stop => return Ok(0),
+                _ = tokio::time::sleep_until(due) => {}
+            }
+            match engine.sync_once(index, &|_| {}, &|_| {}).await {
+                Ok(summary) => print(&summary, args.json, out)?,
+                Err(e) => tracing::error!(error = %e, "sync failed; retrying at the next interval"),
+            }
+            let interval = Duration::try_from(engine.schemes[index].scheme.window.interval)
+                .unwrap_or(Duration::from_secs(300));
+            next[index] = tokio::time::Instant::now() + interval;
+        }
+    })
+}
+
+fn print(summary: &SchemeSummary, json: bool, out: &mut dyn Write) -> Result<(), String> {
+    let line = if json {
+        serde_json::to_string(summary).expect("serialisable")
+    } else {
+        format!(
+            "{}: {} source calls, {} fetched, {} pushed ({} new, {} updated), {} unchanged, {} failed, {} dead letters; cursor {}",
+            summary.scheme,
+            summary.poll.calls,
+            summary.poll.documents,
+            summary.push.pushed(),
+            summary.push.created,
+            summary.push.updated,
+            summary.push.unchanged + summary.push.superseded,
+            summary.push.failed,
+            summary.dead_letters,
+            summary.poll.cursor.as_deref().unwrap_or("-"),
+        )
+    };
+    writeln!(out, "{line}").map_err(|e| e.to_string())
+}

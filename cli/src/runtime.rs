@@ -1,0 +1,424 @@
+//! The embedded default at work: each scheme's poller and pusher over the SQLite store and queue,
+//! run together until the scheme is caught up (`ferry demo`, `ferry run --once`) or on the schemes'
+//! intervals (`ferry run`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use ferry_common::Scheme;
+use ferry_common::connector::kingdee::KingdeeClient;
+use ferry_common::connector::wdt::WdtClient;
+use ferry_common::connector::yonyou::YonyouClient;
+use ferry_common::connector::{HttpSettings, RetrySettings};
+use ferry_common::embedded::{EmbeddedQueue, EmbeddedStore};
+use ferry_common::engine::{
+    AnyTarget, DocumentOutcome, Pacer, PageEvent, PageQueue, PollReport, Poller, Pusher, WdtSource,
+};
+use ferry_common::scheme::config::TargetConnector;
+use jiff::Timestamp;
+use retry_policies::policies::ExponentialBackoff;
+use retry_policies::{Jitter, RetryDecision, RetryPolicy};
+use serde::Serialize;
+
+use crate::config::{ConnectorsConfig, PushConfig};
+
+/// Pacing runs at this share of a declared limit: a margin for the jitter between our clock and the
+/// vendor's counter, so a rate-limited run is never throttled.
+const RATE_SHARE: f64 = 0.97;
+
+/// Timings of the queue and retries.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Deliveries before dead-lettering.
+    pub max_receives: u32,
+    /// Visibility timeout of a received message.
+    pub visibility: Duration,
+    /// Claim lifetime.
+    pub claim_ttl: Duration,
+    /// First redelivery delay.
+    pub retry_min: Duration,
+    /// Longest redelivery delay.
+    pub retry_max: Duration,
+    /// Time budget of one poll.
+    pub poll_budget: Duration,
+    /// Messages received per push batch (SQS's maximum is 10).
+    pub batch: usize,
+}
+
+impl Settings {
+    /// Reads the tuning of a configuration file.
+    pub fn from_config(config: &PushConfig) -> Result<Settings, String> {
+        let duration = |name: &str, text: &str| {
+            ferry_common::time::parse_duration(text)
+                .ok()
+                .and_then(|d| Duration::try_from(d).ok())
+                .ok_or_else(|| format!("push.{name}: '{text}' is not a duration like 30s or 5m"))
+        };
+        Ok(Settings {
+            max_receives: config.max_receives.max(1),
+            visibility: duration("visibility", &config.visibility)?,
+            claim_ttl: duration("claim_ttl", &config.claim_ttl)?,
+            retry_min: duration("retry_min", &config.retry_min)?,
+            retry_max: duration("retry_max", &config.retry_max)?,
+            poll_budget: duration("poll_budget", &config.poll_budget)?,
+            batch: 10,
+        })
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::from_config(&PushConfig::default()).expect("defaults are valid")
+    }
+}
+
+/// One scheme, ready to run.
+pub struct SchemeRuntime {
+    /// The scheme.
+    pub scheme: Scheme,
+    source: WdtSource,
+    target: AnyTarget,
+    pacer: Option<Arc<Pacer>>,
+    /// Its page queue.
+    pub queue: EmbeddedQueue,
+    start: Option<Timestamp>,
+}
+
+/// Every scheme of one `ferry run` or `ferry demo`, over one store.
+pub struct Runtime {
+    /// The store.
+    pub store: EmbeddedStore,
+    /// The schemes, in configuration order.
+    pub schemes: Vec<SchemeRuntime>,
+    settings: Settings,
+    holder: String,
+}
+
+/// How the clients of a runtime are built.
+pub struct Clients {
+    wdt: Option<WdtClient>,
+    kingdee: Option<Arc<KingdeeClient>>,
+    yonyou: Option<Arc<YonyouClient>>,
+}
+
+impl Clients {
+    /// Clients for the configured connectors. Retries inside a client are few and short: the
+    /// queue's redelivery is the engine's retry.
+    pub fn new(config: &ConnectorsConfig) -> Result<Clients, String> {
+        let http = HttpSettings {
+            retry: RetrySettings {
+                max_attempts: 3,
+                ..RetrySettings::default()
+            },
+            ..HttpSettings::default()
+        };
+        Ok(Clients {
+            wdt: config
+                .wdt
+                .clone()
+                .map(|c| WdtClient::new(c, http.clone()))
+                .transpose()
+                .map_err(|e| e.to_string())?,
+            kingdee: config
+                .kingdee
+                .clone()
+                .map(|c| KingdeeClient::new(c, http.clone()).map(Arc::new))
+                .transpose()
+                .map_err(|e| e.to_string())?,
+            yonyou: config
+                .yonyou
+                .clone()
+                .map(|c| YonyouClient::new(c, http.clone()).map(Arc::new))
+                .transpose()
+                .map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+/// A scheme to add: the checked scheme, and where its first run starts if not the scheme's own.
+pub struct SchemePlan {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// First-run start (Beijing time text).
+    pub start: Option<String>,
+}
+
+impl Runtime {
+    /// Opens the store and prepares each scheme with its connectors; `rate_limits` override the
+    /// schemes' declared limits per target connector.
+    pub fn new(
+        store_path: &Path,
+        plans: Vec<SchemePlan>,
+        clients: &Clients,
+        rate_limits: &std::collections::HashMap<String, u32>,
+        settings: Settings,
+    ) -> Result<Runtime, String> {
+        let store = EmbeddedStore::open(store_path).map_err(|e| e.to_string())?;
+        let mut pacers: BTreeMap<&'static str, Arc<Pacer>> = BTreeMap::new();
+        let mut schemes = Vec::new();
+        for plan in plans {
+            let scheme = plan.scheme;
+            let id = scheme.id().to_owned();
+            let wdt = clients.wdt.clone().ok_or_else(|| {
+                format!("scheme {id} reads WDT, but connectors.wdt is not configured")
+            })?;
+            let connector = scheme.config.target.connector.value;
+            let target = match connector {
+                TargetConnector::Kingdee => AnyTarget::Kingdee(clients.kingdee.clone().ok_or_else(
+                    || format!("scheme {id} writes to Kingdee, but connectors.kingdee is not configured"),
+                )?),
+                TargetConnector::Yonyou => AnyTarget::Yonyou(clients.yonyou.clone().ok_or_else(
+                    || format!("scheme {id} writes to Yonyou, but connectors.yonyou is not configured"),
+                )?),
+            };
+            let limit = rate_limits
+                .get(connector.name())
+                .copied()
+                .or(scheme.push.rate_limit);
+            // One pacer per target account: its schemes share the vendor's limit.
+            let pacer = limit.map(|per_minute| {
+                pacers
+                    .entry(connector.name())
+                    .or_insert_with(|| Arc::new(Pacer::per_minute(per_minute, RATE_SHARE)))
+                    .clone()
+            });
+            let start = match &plan.start {
+                Some(text) => Some(ferry_common::time::from_beijing(
+                    ferry_common::time::parse_source_datetime(text)
+                        .map_err(|e| format!("start of scheme {id}: {e}"))?,
+                )),
+                None => None,
+            };
+            schemes.push(SchemeRuntime {
+                source: WdtSource {
+                    client: wdt,
+                    transport: scheme.config.source.transport,
+                    api: scheme.config.source.api.value.clone(),
+                },
+                target,
+                pacer,
+                queue: store.queue(&id, settings.max_receives),
+                start,
+                scheme,
+            });
+        }
+        Ok(Runtime {
+            store,
+            schemes,
+            settings,
+            holder: format!("ferry-{}-{:08x}", std::process::id(), fastrand::u32(..)),
+        })
+    }
+
+    /// The runtime's timings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn backoff(&self, receive_count: u32, hint: Duration) -> Duration {
+        let policy = ExponentialBackoff::builder()
+            .retry_bounds(
+                self.settings.retry_min,
+                self.settings.retry_max.max(self.settings.retry_min),
+            )
+            .jitter(Jitter::Bounded)
+            .build_with_max_retries(u32::MAX);
+        let now = SystemTime::now();
+        let policy_delay = match policy.should_retry(now, receive_count.saturating_sub(1)) {
+            RetryDecision::Retry { execute_after } => {
+                execute_after.duration_since(now).unwrap_or_default()
+            }
+            RetryDecision::DoNotRetry => self.settings.retry_max,
+        };
+        policy_delay.max(hint)
+    }
+
+    /// One poll of scheme `index`, queueing what it finds.
+    pub async fn poll(
+        &self,
+        index: usize,
+        on_page: &(dyn Fn(&PageEvent) + Send + Sync),
+    ) -> Result<PollReport, String> {
+        let run = &self.schemes[index];
+        self.poller(run, on_page)
+            .run(Timestamp::now())
+            .await
+            .map_err(|e| format!("poll {}: {e}", run.scheme.id()))
+    }
+
+    /// The poller of `run` (also for on-demand re-syncs).
+    pub fn poller<'a>(
+        &'a self,
+        run: &'a SchemeRuntime,
+        on_page: &'a (dyn Fn(&PageEvent) + Send + Sync),
+    ) -> Poller<'a, EmbeddedStore, EmbeddedStore, EmbeddedQueue, WdtSource> {
+        Poller {
+            scheme: &run.scheme,
+            source: &run.source,
+            cursors: &self.store,
+            records: &self.store,
+            queue: &run.queue,
+            holder: self.holder.clone(),
+            deadline: tokio::time::Instant::now() + self.settings.poll_budget,
+            reserve: Duration::from_secs(2),
+            first_start: run.start,
+            on_page,
+        }
+    }
+
+    /// Pushes one batch from scheme `index`'s queue; `false` if the queue had nothing visible.
+    pub async fn push_batch(
+        &self,
+        index: usize,
+        tally: &mut Tally,
+        on_document: &(dyn Fn(&DocumentOutcome) + Send + Sync),
+    ) -> Result<bool, String> {
+        let run = &self.schemes[index];
+        let deliveries = run
+            .queue
+            .receive(self.settings.batch, self.settings.visibility)
+            .await
+            .map_err(|e| e.to_string())?;
+        if deliveries.is_empty() {
+            return Ok(false);
+        }
+        let pusher = Pusher {
+            scheme: &run.scheme,
+            target: &run.target,
+            records: &self.store,
+            pacer: run.pacer.clone(),
+            claim_ttl: self.settings.claim_ttl,
+        };
+        let results = pusher.push_batch(&deliveries).await;
+        for (result, delivery) in results.iter().zip(&deliveries) {
+            for outcome in &result.documents {
+                tally.add(outcome);
+                on_document(outcome);
+            }
+            match result.retry {
+                None => run.queue.delete(&result.receipt).await,
+                Some(hint) => {
+                    tally.redeliveries += 1;
+                    let delay = self.backoff(delivery.receive_count, hint);
+                    run.queue.retry_after(&result.receipt, delay).await
+                }
+            }
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(true)
+    }
+
+    /// Polls scheme `index` once and pushes until its queue is empty (dead letters aside); poll
+    /// and push run side by side, as the Lambdas do.
+    pub async fn sync_once(
+        &self,
+        index: usize,
+        on_page: &(dyn Fn(&PageEvent) + Send + Sync),
+        on_document: &(dyn Fn(&DocumentOutcome) + Send + Sync),
+    ) -> Result<SchemeSummary, String> {
+        let polling = AtomicBool::new(true);
+        let poll = async {
+            let report = self.poll(index, on_page).await;
+            polling.store(false, Ordering::SeqCst);
+            report
+        };
+        let push = async {
+            let mut tally = Tally::default();
+            loop {
+                let still_polling = polling.load(Ordering::SeqCst);
+                if self.push_batch(index, &mut tally, on_document).await? {
+                    continue;
+                }
+                let depth = self.schemes[index]
+                    .queue
+                    .depth()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !still_polling && depth == 0 {
+                    return Ok::<_, String>(tally);
+                }
+                tokio::time::sleep(Duration::from_millis(if depth == 0 { 20 } else { 100 })).await;
+            }
+        };
+        let (report, tally) = tokio::join!(poll, push);
+        let tally = tally?;
+        let report = report?;
+        let run = &self.schemes[index];
+        let dead_letters = run
+            .queue
+            .dead_letters()
+            .await
+            .map_err(|e| e.to_string())?
+            .len() as u64;
+        Ok(SchemeSummary {
+            scheme: run.scheme.id().to_owned(),
+            poll: report,
+            push: tally,
+            dead_letters,
+        })
+    }
+}
+
+/// Counts of push outcomes.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Tally {
+    /// Bills created.
+    pub created: u64,
+    /// Bills updated (changed after sync, or found again after a lost answer).
+    pub updated: u64,
+    /// Skipped: that content is in the target already.
+    pub unchanged: u64,
+    /// Skipped: a newer version was handled already.
+    pub superseded: u64,
+    /// Failed for good.
+    pub failed: u64,
+    /// Conflicts recorded.
+    pub conflicts: u64,
+    /// Document attempts that will be retried.
+    pub retried: u64,
+    /// Messages put back for redelivery.
+    pub redeliveries: u64,
+    /// The first failures' reasons: key → reason.
+    pub failures: BTreeMap<String, String>,
+}
+
+impl Tally {
+    /// Counts one outcome.
+    pub fn add(&mut self, outcome: &DocumentOutcome) {
+        match outcome {
+            DocumentOutcome::Pushed { created: true, .. } => self.created += 1,
+            DocumentOutcome::Pushed { created: false, .. } => self.updated += 1,
+            DocumentOutcome::Unchanged { .. } => self.unchanged += 1,
+            DocumentOutcome::Superseded { .. } => self.superseded += 1,
+            DocumentOutcome::Failed { key, reason } => {
+                self.failed += 1;
+                if self.failures.len() < 20 {
+                    self.failures.insert(key.clone(), reason.clone());
+                }
+            }
+            DocumentOutcome::Conflict { .. } => self.conflicts += 1,
+            DocumentOutcome::Retry { .. } => self.retried += 1,
+        }
+    }
+
+    /// Documents written to the target.
+    pub fn pushed(&self) -> u64 {
+        self.created + self.updated
+    }
+}
+
+/// What one catch-up of one scheme did.
+#[derive(Clone, Debug, Serialize)]
+pub struct SchemeSummary {
+    /// The scheme id.
+    pub scheme: String,
+    /// The poll.
+    pub poll: PollReport,
+    /// The pushes.
+    pub push: Tally,
+    /// Messages in the dead-letter queue afterwards.
+    pub dead_letters: u64,
+}

@@ -1,0 +1,197 @@
+//! Verification of a sync: the sandbox's target book held up against its source, document by
+//! document, through the scheme's own mapping. This is how `ferry demo` and the pipeline tests
+//! decide "every source document in the target exactly once with its latest content".
+
+use std::collections::{BTreeMap, HashMap};
+
+use ferry_common::Scheme;
+use ferry_common::scheme::config::TargetConnector;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::source::Kind;
+use crate::targets::Bill;
+use crate::{Sandbox, lock, now};
+
+/// How the target compares with the source.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Verification {
+    /// Source documents the scheme should bring over (visible, matching its filters).
+    pub expected: u64,
+    /// Expected documents with exactly one target bill.
+    pub found: u64,
+    /// Expected documents with no bill and no refusal.
+    pub missing: u64,
+    /// Expected documents with more than one bill.
+    pub duplicated: u64,
+    /// Documents whose bill holds older content than the source's latest.
+    pub stale: u64,
+    /// Expected documents with no bill because the target refused them for good.
+    pub refused: u64,
+    /// Expected documents the mapping rejects (no bill is right for them).
+    pub unmappable: u64,
+    /// Bills that belong to no source document.
+    pub unknown: u64,
+    /// A few examples of each problem: category → document keys.
+    pub examples: BTreeMap<String, Vec<String>>,
+}
+
+impl Verification {
+    /// Nothing missing, duplicated, stale or unknown.
+    pub fn is_clean(&self) -> bool {
+        self.missing == 0 && self.duplicated == 0 && self.stale == 0 && self.unknown == 0
+    }
+
+    fn example(&mut self, category: &str, key: &str) {
+        let list = self.examples.entry(category.to_owned()).or_default();
+        if list.len() < 5 {
+            list.push(key.to_owned());
+        }
+    }
+}
+
+/// The bill number a body carries (Kingdee `billno`, Yonyou `code`), without a re-approval suffix.
+fn number_of(connector: TargetConnector, body: &Value) -> String {
+    let field = match connector {
+        TargetConnector::Kingdee => "billno",
+        TargetConnector::Yonyou => "code",
+    };
+    let text = body.get(field).and_then(Value::as_str).unwrap_or_default();
+    base_number(text).to_owned()
+}
+
+/// A stock-out number approved again gets `-N` appended; the base names the stock-out for ever.
+fn base_number(text: &str) -> &str {
+    match text.rsplit_once('-') {
+        Some((base, n)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => base,
+        _ => text,
+    }
+}
+
+/// The body as the target keeps it, without what only the target adds (its id, the update flag).
+fn comparable(mut body: Value) -> Value {
+    if let Some(map) = body.as_object_mut() {
+        map.remove("id");
+        map.remove("_status");
+    }
+    body
+}
+
+impl Sandbox {
+    /// Compares the target of `scheme` with the source, through the scheme's mapping.
+    pub fn verify(&self, scheme: &Scheme) -> Verification {
+        let connector = scheme.config.target.connector.value;
+        let (kind, bills): (Kind, Vec<Bill>) = match connector {
+            TargetConnector::Kingdee => (Kind::Order, self.kingdee_bills()),
+            TargetConnector::Yonyou => (Kind::Stockout, self.yonyou_orders()),
+        };
+        let filters = constant_filters(scheme);
+        let mut report = Verification::default();
+        // Expected content per document number.
+        let mut expected: HashMap<String, (String, Option<Value>)> = HashMap::new();
+        {
+            let source = lock(&self.state.source);
+            let now = now();
+            for index in 0..source.len(kind) as u32 {
+                if !source.is_visible(kind, index, now) {
+                    continue;
+                }
+                let doc = source.document(kind, index);
+                if !filters
+                    .iter()
+                    .all(|(field, value)| text(&doc[field.as_str()]) == *value)
+                {
+                    continue;
+                }
+                let key = text(&doc[scheme.mapper.key_field()]);
+                let parsed = ferry_common::mapping::parse_document(&doc.to_string()).ok();
+                let mapped = parsed.and_then(|d| scheme.mapper.map(&d).ok()).map(|body| {
+                    let inner = match &scheme.target_api.envelope {
+                        Some(name) => body.get(name).cloned().unwrap_or(Value::Null),
+                        None => body,
+                    };
+                    comparable(inner)
+                });
+                let number = match &mapped {
+                    Some(body) => number_of(connector, body),
+                    None => format!("unmappable:{key}"),
+                };
+                expected.insert(number, (key, mapped));
+            }
+        }
+        let refused: std::collections::HashSet<String> = self
+            .receptions()
+            .iter()
+            .filter(|r| !matches!(r.outcome.as_str(), "created" | "updated" | "repeat"))
+            .map(|r| {
+                let body = match connector {
+                    TargetConnector::Kingdee => r.body.clone(),
+                    TargetConnector::Yonyou => r.body.get("data").cloned().unwrap_or_default(),
+                };
+                number_of(connector, &body)
+            })
+            .collect();
+        let mut by_number: HashMap<String, Vec<Bill>> = HashMap::new();
+        for bill in bills {
+            by_number
+                .entry(number_of(connector, &bill.body))
+                .or_default()
+                .push(bill);
+        }
+        report.expected = expected.len() as u64;
+        for (number, (key, mapped)) in &expected {
+            let Some(mapped) = mapped else {
+                report.unmappable += 1;
+                continue;
+            };
+            match by_number.get(number).map(Vec::as_slice) {
+                None | Some([]) if refused.contains(number) => report.refused += 1,
+                None | Some([]) => {
+                    report.missing += 1;
+                    report.example("missing", key);
+                }
+                Some([bill]) => {
+                    report.found += 1;
+                    if comparable(bill.body.clone()) != *mapped {
+                        report.stale += 1;
+                        report.example("stale", key);
+                    }
+                }
+                Some(_) => {
+                    report.duplicated += 1;
+                    report.example("duplicated", key);
+                }
+            }
+        }
+        for (number, bills) in &by_number {
+            if !expected.contains_key(number) {
+                report.unknown += bills.len() as u64;
+                report.example("unknown", number);
+            }
+        }
+        report
+    }
+}
+
+/// Constant request filters that are also document fields (`status: 110`): documents must match.
+fn constant_filters(scheme: &Scheme) -> Vec<(String, String)> {
+    scheme
+        .config
+        .source
+        .params
+        .iter()
+        .filter(|(name, value)| {
+            let text = value.value.to_text();
+            !text.contains("{{") && scheme.source_api.has_field(name) && name.as_str() == "status"
+        })
+        .map(|(name, value)| (name.clone(), value.value.to_text()))
+        .collect()
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
