@@ -44,6 +44,8 @@ pub struct Settings {
     pub retry_max: Duration,
     /// Time budget of one poll.
     pub poll_budget: Duration,
+    /// How long a poller's lease holds between renewals.
+    pub lease: Duration,
     /// Messages received per push batch (SQS's maximum is 10).
     pub batch: usize,
 }
@@ -64,6 +66,7 @@ impl Settings {
             retry_min: duration("retry_min", &config.retry_min)?,
             retry_max: duration("retry_max", &config.retry_max)?,
             poll_budget: duration("poll_budget", &config.poll_budget)?,
+            lease: Duration::from_secs(60),
             batch: 10,
         })
     }
@@ -263,6 +266,7 @@ impl Runtime {
             queue: &run.queue,
             holder: self.holder.clone(),
             deadline: tokio::time::Instant::now() + self.settings.poll_budget,
+            lease: self.settings.lease,
             reserve: Duration::from_secs(2),
             first_start: run.start,
             on_page,

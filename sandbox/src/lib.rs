@@ -205,6 +205,8 @@ pub(crate) struct State {
     pub yonyou_tokens: gate::Tokens,
     pub yonyou_required: Vec<String>,
     pub drift: Mutex<fastrand::Rng>,
+    /// The drift rate now (starts at the configured one; tests turn drift on and off).
+    pub drift_rate: Mutex<f64>,
     pub requests: Mutex<std::collections::BTreeMap<Endpoint, u64>>,
     pub yonyou_base: OnceLock<String>,
 }
@@ -282,6 +284,7 @@ impl Sandbox {
             yonyou_tokens: gate::Tokens::default(),
             yonyou_required,
             drift: Mutex::new(fastrand::Rng::with_seed(config.seed ^ 0xD21F7)),
+            drift_rate: Mutex::new(config.drift_rate),
             requests: Mutex::default(),
             yonyou_base: OnceLock::new(),
             config,
@@ -380,6 +383,11 @@ impl Sandbox {
     /// The fault plan: set rates or scripts, read what was injected.
     pub fn faults(&self) -> &Faults {
         &self.state.faults
+    }
+
+    /// Changes the page-drift rate from now on.
+    pub fn set_drift_rate(&self, rate: f64) {
+        *lock(&self.state.drift_rate) = rate.clamp(0.0, 1.0);
     }
 
     /// Reads or changes the WDT data set (edit a document, commit one late, re-approve a stock-out).

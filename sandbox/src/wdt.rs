@@ -174,10 +174,11 @@ fn query(
         .collect();
     let documents: Vec<Value> = page.iter().map(|&i| source.document(kind, i)).collect();
     // Page drift: some of what was just served is edited before the client asks for the next page.
-    if state.config.drift_rate > 0.0 {
+    let drift_rate = *lock(&state.drift_rate);
+    if drift_rate > 0.0 {
         let mut rng = lock(&state.drift);
         for &i in &page {
-            if rng.f64() < state.config.drift_rate {
+            if rng.f64() < drift_rate {
                 source.modify(kind, i, now);
             }
         }

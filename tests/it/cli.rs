@@ -33,13 +33,13 @@ fn check_fails_on_a_broken_copy_and_on_a_duplicate_id() {
     assert_eq!(out.code, 1);
     assert!(
         out.stderr.contains(&format!(
-            "{broken}:70:16: warning: target field bill_date is not a known field of jdy/sal/sal_order_save"
+            "{broken}:75:16: warning: target field bill_date is not a known field of jdy/sal/sal_order_save"
         )),
         "{}",
         out.stderr
     );
     assert!(out.stderr.contains(&format!(
-        "{broken}:70:5: target field billdate is required by jdy/sal/sal_order_save but not mapped"
+        "{broken}:75:5: target field billdate is required by jdy/sal/sal_order_save but not mapped"
     )));
     assert!(out.stderr.contains(&format!(
         "{copy}:4:5: id 'wdt-trades-to-kingdee' is already used by"

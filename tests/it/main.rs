@@ -5,3 +5,4 @@ mod cli;
 mod connectors;
 mod golden;
 mod invariants;
+mod pipeline;

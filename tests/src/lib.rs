@@ -49,6 +49,11 @@ impl TempDir {
         TempDir(path)
     }
 
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
     /// Writes `contents` to `name` inside; returns its path as text.
     pub fn write(&self, name: &str, contents: &str) -> String {
         let path = self.0.join(name);

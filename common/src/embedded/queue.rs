@@ -173,18 +173,16 @@ impl PageQueue for EmbeddedQueue {
                  WHERE queue = ?1 AND dead_at IS NOT NULL ORDER BY dead_at, id",
             )
             .map_err(|e| self.fail("read dead letters of", e))?;
-        let rows = stmt
-            .query_map(params![self.name], |r| {
-                Ok(DeadLetter {
-                    id: r.get::<_, i64>(0)?.to_string(),
-                    body: r.get(1)?,
-                    receive_count: r.get(2)?,
-                    dead_at: from_millis(r.get(3)?),
-                })
+        stmt.query_map(params![self.name], |r| {
+            Ok(DeadLetter {
+                id: r.get::<_, i64>(0)?.to_string(),
+                body: r.get(1)?,
+                receive_count: r.get(2)?,
+                dead_at: from_millis(r.get(3)?),
             })
-            .map_err(|e| self.fail("read dead letters of", e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.fail("read dead letters of", e));
-        rows
+        })
+        .map_err(|e| self.fail("read dead letters of", e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| self.fail("read dead letters of", e))
     }
 }

@@ -69,7 +69,7 @@ impl CursorStore for EmbeddedStore {
             .lock()
             .execute(
                 "UPDATE cursors SET position = ?3, updated_at = ?4
-                 WHERE scheme = ?1 AND holder = ?2 AND lease_until > ?4",
+                 WHERE scheme = ?1 AND holder = ?2",
                 params![scheme, holder, millis(position), millis(now)],
             )
             .map_err(|e| StoreError::new(format!("advance cursor {scheme}"), e))?;

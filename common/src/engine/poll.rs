@@ -39,6 +39,9 @@ pub struct Poller<'a, C, R, Q, A> {
     pub holder: String,
     /// The run must end by then; it stops cleanly before, between windows or pages.
     pub deadline: Instant,
+    /// How long the lease holds without renewal; it is renewed before every page, so a crashed
+    /// poller blocks its scheme for at most this long.
+    pub lease: Duration,
     /// Time kept in reserve before the deadline (a window is only started with more left than this).
     pub reserve: Duration,
     /// Where the first run starts, overriding the scheme's `window.start`.
@@ -163,6 +166,7 @@ impl From<CallError> for PollError {
 enum Walked {
     Complete,
     OutOfTime,
+    LeaseLost,
 }
 
 impl<C, R, Q, A> Poller<'_, C, R, Q, A>
@@ -181,21 +185,20 @@ where
             .map_or(100, |s| s.value)
     }
 
-    fn lease_span(&self) -> jiff::SignedDuration {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        jiff::SignedDuration::try_from(left + Duration::from_secs(60)).unwrap_or_default()
+    /// Takes or renews the scheme's lease from `now`.
+    async fn lease_from(&self, now: Timestamp) -> Result<bool, StoreError> {
+        let span = jiff::SignedDuration::try_from(self.lease).unwrap_or_default();
+        let until = now.saturating_add(span).expect("in range");
+        self.cursors
+            .take_lease(self.scheme.id(), &self.holder, now, until)
+            .await
     }
 
     /// The scheduled poll: from the cursor to now, window by window.
     pub async fn run(&self, now: Timestamp) -> Result<PollReport, PollError> {
         let scheme = self.scheme.id();
         let mut report = PollReport::new();
-        let until = now.saturating_add(self.lease_span()).expect("in range");
-        if !self
-            .cursors
-            .take_lease(scheme, &self.holder, now, until)
-            .await?
-        {
+        if !self.lease_from(now).await? {
             report.stop = Stop::Leased;
             return Ok(report);
         }
@@ -226,9 +229,17 @@ where
                 report.stop = Stop::Budget;
                 return Ok(());
             }
-            match self.walk(window, report).await? {
+            if !self.lease_from(Timestamp::now()).await? {
+                report.stop = Stop::LeaseLost;
+                return Ok(());
+            }
+            match self.walk(window, report, true).await? {
                 Walked::OutOfTime => {
                     report.stop = Stop::Budget;
+                    return Ok(());
+                }
+                Walked::LeaseLost => {
+                    report.stop = Stop::LeaseLost;
                     return Ok(());
                 }
                 Walked::Complete => {}
@@ -252,7 +263,9 @@ where
     pub async fn resync_window(&self, window: Window) -> Result<PollReport, PollError> {
         let mut report = PollReport::new();
         for part in window.split(self.scheme.window.max_span) {
-            if let Walked::OutOfTime = self.walk(part, &mut report).await? {
+            if let Walked::OutOfTime | Walked::LeaseLost =
+                self.walk(part, &mut report, false).await?
+            {
                 report.stop = Stop::Budget;
                 return Ok(report);
             }
@@ -338,8 +351,8 @@ where
         &self,
         window: Window,
         report: &mut PollReport,
+        leased: bool,
     ) -> Result<Walked, PollError> {
-        
         let size = self.page_size();
         // (key → version) already queued from this window: repeats are not queued twice.
         let mut queued: HashMap<String, String> = HashMap::new();
@@ -356,6 +369,9 @@ where
                 for page in (1..=last_page).rev() {
                     if Instant::now() >= self.deadline {
                         return Ok(Walked::OutOfTime);
+                    }
+                    if leased && !self.lease_from(Timestamp::now()).await? {
+                        return Ok(Walked::LeaseLost);
                     }
                     self.fetch(&window, page, report, &mut queued).await?;
                 }

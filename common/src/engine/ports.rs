@@ -73,7 +73,8 @@ pub trait CursorStore: Send + Sync {
         until: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Moves the cursor to `position`, only while `holder` holds the lease; `false` if it lost it.
+    /// Moves the cursor to `position` if `holder` still holds the lease (a lapsed lease nobody took
+    /// over still counts); `false` if another poller took the scheme over.
     fn advance(
         &self,
         scheme: &str,

@@ -1,0 +1,378 @@
+//! The whole pipeline on the embedded default against the sandbox, both bundled schemes side by side:
+//! poll → SQLite queue → push → sandbox targets. Every test ends by verifying the targets against the
+//! sources (every document exactly once, with its latest content) and the sync records against the
+//! targets.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ferry_cli::run::{sandbox_connectors, sandbox_limits};
+use ferry_cli::runtime::{Clients, Runtime, SchemePlan, SchemeSummary, Settings};
+use ferry_common::embedded::EmbeddedStore;
+use ferry_common::engine::{DocumentOutcome, RecordState, RecordStore, Window};
+use ferry_sandbox::{Endpoint, Fault, Kind, Sandbox, Verification};
+use ferry_tests::{TempDir, spawn_sandbox};
+
+/// Short timings so redeliveries, lapsed claims and lapsed leases happen within a test.
+fn test_settings() -> Settings {
+    Settings {
+        max_receives: 8,
+        visibility: Duration::from_secs(2),
+        claim_ttl: Duration::from_secs(2),
+        retry_min: Duration::from_millis(50),
+        retry_max: Duration::from_millis(400),
+        poll_budget: Duration::from_secs(120),
+        lease: Duration::from_secs(3),
+        batch: 10,
+    }
+}
+
+/// Both bundled schemes, settling at once (tests cannot wait out a settle delay), starting at the
+/// sandbox's first document.
+fn plans(sandbox: &Sandbox) -> Vec<SchemePlan> {
+    let start = sandbox.source(|s| s.first_time());
+    ["wdt-trades-to-kingdee", "wdt-stockouts-to-yonyou"]
+        .into_iter()
+        .map(|stem| {
+            let path = ferry_tests::workspace().join(format!("schemes/{stem}.yaml"));
+            let text = std::fs::read_to_string(path).unwrap();
+            let text = text
+                .replace("settle_delay: 1m", "settle_delay: 0s")
+                .replace("settle_delay: 2m", "settle_delay: 0s");
+            SchemePlan {
+                scheme: ferry_tests::load(&format!("schemes/{stem}.yaml"), &text).unwrap(),
+                start: Some(start.clone()),
+            }
+        })
+        .collect()
+}
+
+struct Pipeline {
+    sandbox: Sandbox,
+    dir: TempDir,
+}
+
+impl Pipeline {
+    async fn spawn(
+        name: &str,
+        orders: u64,
+        adjust: impl FnOnce(&mut ferry_sandbox::SandboxConfig),
+    ) -> Pipeline {
+        let sandbox = spawn_sandbox(orders, adjust).await;
+        Pipeline {
+            sandbox,
+            dir: TempDir::new(&format!("pipeline-{name}")),
+        }
+    }
+
+    /// A runtime over the test's store file: a second call is a restarted process.
+    fn runtime(&self) -> Runtime {
+        let clients = Clients::new(&sandbox_connectors(&self.sandbox)).unwrap();
+        Runtime::new(
+            &self.dir.path().join("ferry.db"),
+            plans(&self.sandbox),
+            &clients,
+            &sandbox_limits(&self.sandbox),
+            test_settings(),
+        )
+        .unwrap()
+    }
+
+    /// Polls and drains both schemes.
+    async fn sync(&self, runtime: &Runtime) -> Vec<SchemeSummary> {
+        let mut out = Vec::new();
+        for index in 0..runtime.schemes.len() {
+            out.push(runtime.sync_once(index, &|_| {}, &|_| {}).await.unwrap());
+        }
+        out
+    }
+
+    fn verify(&self, runtime: &Runtime) -> Vec<Verification> {
+        runtime
+            .schemes
+            .iter()
+            .map(|run| self.sandbox.verify(&run.scheme))
+            .collect()
+    }
+
+    /// Every document exactly once with its latest content, and the records agreeing.
+    async fn assert_synced(&self, runtime: &Runtime) {
+        for (run, v) in runtime.schemes.iter().zip(self.verify(runtime)) {
+            let id = run.scheme.id();
+            eprintln!("{id}: {v:?}");
+            assert!(v.expected > 0, "{id}: nothing to sync?");
+            assert!(v.is_clean(), "{id}: {v:?}");
+            assert_eq!(
+                v.found + v.refused + v.unmappable,
+                v.expected,
+                "{id}: {v:?}"
+            );
+            records_agree(&runtime.store, &self.sandbox, run.scheme.id(), v.found).await;
+        }
+    }
+}
+
+/// Every synced record names a bill the target holds, with the record's number; nothing is left
+/// claimed or waiting; and there are as many synced records as documents found.
+async fn records_agree(store: &EmbeddedStore, sandbox: &Sandbox, scheme: &str, found: u64) {
+    let bills: HashMap<String, String> = if scheme.contains("kingdee") {
+        sandbox
+            .kingdee_bills()
+            .into_iter()
+            .map(|b| {
+                (
+                    b.id,
+                    b.body["billno"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    } else {
+        sandbox
+            .yonyou_orders()
+            .into_iter()
+            .map(|b| (b.id, b.body["code"].as_str().unwrap_or_default().to_owned()))
+            .collect()
+    };
+    let records = store.list(scheme, None, usize::MAX).await.unwrap();
+    let mut synced = 0;
+    for record in &records {
+        match record.state {
+            RecordState::Synced => {
+                synced += 1;
+                let id = record
+                    .target_id
+                    .as_deref()
+                    .expect("a synced record has a target id");
+                let number = bills.get(id).unwrap_or_else(|| {
+                    panic!(
+                        "{scheme}/{}: target id {id} is not in the target",
+                        record.key
+                    )
+                });
+                assert_eq!(number, &record.number, "{scheme}/{}", record.key);
+                assert!(record.unsure.is_none(), "{scheme}/{}", record.key);
+            }
+            RecordState::Failed => assert!(record.last_error.is_some()),
+            other => panic!("{scheme}/{} left {other:?}: {record:?}", record.key),
+        }
+    }
+    assert_eq!(
+        synced, found,
+        "{scheme}: synced records vs documents found in the target"
+    );
+}
+
+fn created(summaries: &[SchemeSummary]) -> u64 {
+    summaries.iter().map(|s| s.push.created).sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clean_run_syncs_every_document_exactly_once() {
+    let p = Pipeline::spawn("clean", 400, |_| {}).await;
+    let runtime = p.runtime();
+    let first = p.sync(&runtime).await;
+    p.assert_synced(&runtime).await;
+    assert_eq!(created(&first), 800);
+    for s in &first {
+        assert_eq!((s.push.failed, s.dead_letters), (0, 0), "{s:?}");
+        assert!(s.poll.windows > 0 && s.poll.cursor.is_some());
+    }
+    // A second run re-reads only the lookback, and writes nothing.
+    let second = p.sync(&runtime).await;
+    assert_eq!(created(&second), 0);
+    assert!(second.iter().all(|s| s.push.updated == 0), "{second:?}");
+    p.assert_synced(&runtime).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn documents_edited_while_paged_are_not_lost() {
+    // One in ten documents served is edited right away, moving it out of the window being paged.
+    let p = Pipeline::spawn("drift", 800, |c| c.drift_rate = 0.1).await;
+    let runtime = p.runtime();
+    p.sync(&runtime).await;
+    for v in p.verify(&runtime) {
+        // Nothing was skipped: every document is there (edited ones in their served version).
+        assert_eq!((v.missing, v.duplicated), (0, 0), "{v:?}");
+        assert!(
+            v.stale > 0,
+            "drift should have edited some documents: {v:?}"
+        );
+    }
+    // Their new versions are in the next run's window.
+    p.sandbox.set_drift_rate(0.0);
+    let second = p.sync(&runtime).await;
+    assert!(second.iter().all(|s| s.push.updated > 0), "{second:?}");
+    p.assert_synced(&runtime).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn late_commits_inside_the_lookback_arrive() {
+    let p = Pipeline::spawn("late", 300, |_| {}).await;
+    let runtime = p.runtime();
+    p.sync(&runtime).await;
+    let now = jiff::Timestamp::now().as_second();
+    p.sandbox.source(|s| {
+        for _ in 0..4 {
+            s.commit_late(Kind::Order, 240, now);
+            s.commit_late(Kind::Stockout, 240, now);
+        }
+    });
+    let second = p.sync(&runtime).await;
+    assert_eq!(created(&second), 8, "{second:?}");
+    p.assert_synced(&runtime).await;
+    assert!(p.verify(&runtime).iter().all(|v| v.expected == 304));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn documents_edited_after_sync_update_their_bills() {
+    let p = Pipeline::spawn("edited", 300, |_| {}).await;
+    let runtime = p.runtime();
+    p.sync(&runtime).await;
+    let now = jiff::Timestamp::now().as_second();
+    p.sandbox.source(|s| {
+        for i in [3, 50, 120, 250] {
+            s.modify(Kind::Order, i, now);
+            s.modify(Kind::Stockout, i, now);
+        }
+        // Re-approval: a new stock-out number for the same stock-out.
+        s.reapprove(77, now);
+    });
+    let second = p.sync(&runtime).await;
+    assert_eq!(created(&second), 0, "{second:?}");
+    assert_eq!(second[0].push.updated, 4, "{:?}", second[0]);
+    assert_eq!(second[1].push.updated, 5, "{:?}", second[1]);
+    p.assert_synced(&runtime).await;
+    let bill = p
+        .sandbox
+        .yonyou_orders()
+        .into_iter()
+        .find(|o| o.body["code"].as_str().is_some_and(|c| c.ends_with("-1")))
+        .expect("the re-approved number reached Yonyou");
+    assert_eq!(bill.writes, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_delivered_twice_write_nothing_twice() {
+    let p = Pipeline::spawn("twice", 300, |_| {}).await;
+    let runtime = p.runtime();
+    p.sync(&runtime).await;
+    let start = p.sandbox.source(|s| s.first_time());
+    let end =
+        ferry_common::time::format_source(ferry_common::time::to_beijing(jiff::Timestamp::now()));
+    let window = Window::parse(&start, &end).unwrap();
+    for (index, run) in runtime.schemes.iter().enumerate() {
+        // Every page of the whole range, queued twice over: the on-demand window re-sync.
+        let poller = runtime.poller(run, &|_| {});
+        let first = poller.resync_window(window).await.unwrap();
+        let again = poller.resync_window(window).await.unwrap();
+        assert_eq!(first.documents, 300);
+        assert_eq!(again.documents, 300);
+        // And documents by key (trade_no / src_order_no), one unknown.
+        let doc = p.sandbox.source(|s| {
+            s.document(
+                if index == 0 {
+                    Kind::Order
+                } else {
+                    Kind::Stockout
+                },
+                9,
+            )
+        });
+        let number = if index == 0 {
+            doc["trade_no"].clone()
+        } else {
+            doc["src_order_no"].clone()
+        };
+        let (by_key, missing) = poller
+            .resync_keys(&[number.as_str().unwrap().to_owned(), "NO-SUCH-NUMBER".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            (by_key.documents, missing),
+            (1, vec!["NO-SUCH-NUMBER".to_owned()])
+        );
+        let mut tally = ferry_cli::runtime::Tally::default();
+        while runtime
+            .push_batch(index, &mut tally, &|_| {})
+            .await
+            .unwrap()
+        {}
+        assert_eq!(
+            (tally.created, tally.updated, tally.unchanged),
+            (0, 0, 601),
+            "{tally:?}"
+        );
+    }
+    // The cursor did not move for on-demand work, and the targets are as they were.
+    p.assert_synced(&runtime).await;
+    let receptions = p.sandbox.receptions().len();
+    assert_eq!(receptions, 600);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_killed_mid_run_resumes_from_its_store() {
+    let p = Pipeline::spawn("restart", 1_000, |_| {}).await;
+    {
+        let runtime = p.runtime();
+        let pushed = AtomicU64::new(0);
+        let count = |o: &DocumentOutcome| {
+            if matches!(o, DocumentOutcome::Pushed { .. }) {
+                pushed.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        // Killed a third of the way through the orders: pages queued, some pushed, claims held.
+        let run = runtime.sync_once(0, &|_| {}, &count);
+        let kill = async {
+            while pushed.load(Ordering::SeqCst) < 300 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        };
+        tokio::select! {
+            _ = run => panic!("the run finished before it was killed"),
+            _ = kill => {}
+        }
+        assert!(p.sandbox.kingdee_bills().len() < 1_000);
+    }
+    // The new process waits out the dead one's lease, visibility and claims, then carries on.
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    let runtime = p.runtime();
+    let summaries = p.sync(&runtime).await;
+    let kingdee = &summaries[0];
+    assert!(kingdee.push.created < 1_000, "{kingdee:?}");
+    p.assert_synced(&runtime).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_answers_are_settled_without_duplicates() {
+    let p = Pipeline::spawn("lost", 200, |c| c.hang = Duration::from_millis(300)).await;
+    // Saves that land but whose answers never arrive, and plain server errors, on both targets.
+    for endpoint in [Endpoint::KingdeeSave, Endpoint::YonyouSave] {
+        p.sandbox.faults().script(
+            endpoint,
+            [
+                Fault::CommitThenLost,
+                Fault::ServerError,
+                Fault::CommitThenLost,
+                Fault::Timeout,
+            ],
+        );
+    }
+    let runtime = p.runtime();
+    let summaries = p.sync(&runtime).await;
+    eprintln!("{summaries:?}");
+    // Every scripted fault hit: two saves per target landed without an answer.
+    assert_eq!(p.sandbox.faults().count(Fault::CommitThenLost), 4);
+    assert_eq!(p.sandbox.faults().count(Fault::ServerError), 2);
+    // Kingdee has no idempotency key: its lost saves were found by billno, not saved again.
+    assert!(summaries[0].push.retried >= 2, "{:?}", summaries[0]);
+    let created = |service: &str| {
+        p.sandbox
+            .receptions()
+            .iter()
+            .filter(|r| r.service == service && r.outcome == "created")
+            .count()
+    };
+    assert_eq!((created("kingdee"), created("yonyou")), (200, 200));
+    p.assert_synced(&runtime).await;
+}
