@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 pub(crate) struct RateLimiter {
     window: Duration,
     counters: Mutex<HashMap<&'static str, (Instant, u32)>>,
+    refused: Mutex<HashMap<&'static str, u64>>,
 }
 
 impl RateLimiter {
@@ -17,6 +18,7 @@ impl RateLimiter {
         RateLimiter {
             window,
             counters: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
         }
     }
 
@@ -30,10 +32,28 @@ impl RateLimiter {
             *count = 0;
         }
         if *count >= limit {
+            *self
+                .refused
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(what)
+                .or_default() += 1;
             return Err(self.window.saturating_sub(now.duration_since(*start)));
         }
         *count += 1;
         Ok(())
+    }
+}
+
+impl RateLimiter {
+    /// Calls to `what` refused for being over the limit.
+    pub fn refused(&self, what: &str) -> u64 {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(what)
+            .copied()
+            .unwrap_or(0)
     }
 }
 

@@ -385,6 +385,12 @@ impl Sandbox {
         &self.state.faults
     }
 
+    /// Calls refused for exceeding a per-minute limit: `wdt`, `kingdee`, `kingdee_token`, `yonyou`,
+    /// `yonyou_token`.
+    pub fn throttled(&self, service: &str) -> u64 {
+        self.state.limiter.refused(service)
+    }
+
     /// Changes the page-drift rate from now on.
     pub fn set_drift_rate(&self, rate: f64) {
         *lock(&self.state.drift_rate) = rate.clamp(0.0, 1.0);

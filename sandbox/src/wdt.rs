@@ -150,17 +150,16 @@ fn query(
             .into_iter()
             .filter_map(|f| params.get(f).filter(|v| !v.is_empty()).map(|v| (f, v)))
             .collect();
-        let status_field = match kind {
-            Kind::Order => "trade_status",
-            Kind::Stockout => "status",
-        };
-        if !filters.is_empty() || status.is_some() {
+        if let Some(s) = status {
+            // Read without building the documents: a day's window holds thousands of them.
+            found.retain(|&i| source.status(kind, i) == s.as_str());
+        }
+        if !filters.is_empty() {
             found.retain(|&i| {
                 let doc = source.document(kind, i);
                 filters
                     .iter()
                     .all(|(f, v)| doc[*f].as_str() == Some(v.as_str()))
-                    && status.is_none_or(|s| doc[status_field].as_str() == Some(s.as_str()))
             });
         }
         found

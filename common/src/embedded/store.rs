@@ -113,14 +113,12 @@ fn record_of(r: &Row<'_>) -> rusqlite::Result<SyncRecord> {
 
 impl RecordStore for EmbeddedStore {
     async fn record(&self, scheme: &str, key: &str) -> Result<Option<SyncRecord>, StoreError> {
-        self.lock()
-            .query_row(
-                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 AND key = ?2"),
-                params![scheme, key],
-                record_of,
-            )
-            .optional()
-            .map_err(|e| StoreError::new(format!("read record {scheme}/{key}"), e))
+        let db = self.lock();
+        db.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 AND key = ?2"
+        ))
+        .and_then(|mut stmt| stmt.query_row(params![scheme, key], record_of).optional())
+        .map_err(|e| StoreError::new(format!("read record {scheme}/{key}"), e))
     }
 
     async fn put(&self, r: &SyncRecord) -> Result<bool, StoreError> {
@@ -143,21 +141,21 @@ impl RecordStore for EmbeddedStore {
             r.revision as i64,
         ];
         let changed = if r.revision == 0 {
-            db.execute(
+            db.prepare_cached(
                 &format!(
                     "INSERT OR IGNORE INTO records ({RECORD_COLUMNS})
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 + 1)"
                 ),
-                values,
             )
+            .and_then(|mut stmt| stmt.execute(values))
         } else {
-            db.execute(
+            db.prepare_cached(
                 "UPDATE records SET state = ?3, hash = ?4, version = ?5, number = ?6, target_id = ?7,
                     unsure = ?8, attempts = ?9, last_error = ?10, claim_until = ?11,
                     created_at = ?12, updated_at = ?13, revision = ?14 + 1
                  WHERE scheme = ?1 AND key = ?2 AND revision = ?14",
-                values,
             )
+            .and_then(|mut stmt| stmt.execute(values))
         }
         .map_err(fail)?;
         Ok(changed == 1)
