@@ -376,3 +376,87 @@ async fn lost_answers_are_settled_without_duplicates() {
     assert_eq!((created("kingdee"), created("yonyou")), (200, 200));
     p.assert_synced(&runtime).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_out_of_time_stops_between_windows_and_the_next_run_resumes() {
+    let p = Pipeline::spawn("budget", 600, |_| {}).await;
+    let clients = Clients::new(&sandbox_connectors(&p.sandbox)).unwrap();
+    let tight = Settings {
+        // Two seconds are kept in reserve: this leaves a fraction of a second of polling.
+        poll_budget: Duration::from_millis(2_300),
+        ..test_settings()
+    };
+    let path = p.dir.path().join("ferry.db");
+    let runtime = Runtime::new(
+        &path,
+        plans(&p.sandbox),
+        &clients,
+        &sandbox_limits(&p.sandbox),
+        tight,
+    )
+    .unwrap();
+    let first = runtime.sync_once(0, &|_| {}, &|_| {}).await.unwrap();
+    assert_eq!(
+        first.poll.stop,
+        ferry_common::engine::Stop::Budget,
+        "{first:?}"
+    );
+    let partial = p.sandbox.kingdee_bills().len();
+    assert!(partial < 600, "{partial}");
+    // The cursor sits at the last window fully queued; the next run starts there.
+    let runtime = p.runtime();
+    let second = runtime.sync_once(0, &|_| {}, &|_| {}).await.unwrap();
+    assert_eq!(second.poll.stop, ferry_common::engine::Stop::Done);
+    assert_eq!(first.push.created + second.push.created, 600);
+    assert_eq!(p.verify(&runtime)[0].found, 600);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_that_keeps_failing_goes_to_the_dead_letter_queue_and_can_be_redriven() {
+    let p = Pipeline::spawn("dead", 20, |_| {}).await;
+    p.sandbox
+        .faults()
+        .set_rate(Endpoint::KingdeeSave, Fault::ServerError, 1.0);
+    let clients = Clients::new(&sandbox_connectors(&p.sandbox)).unwrap();
+    let settings = Settings {
+        max_receives: 2,
+        ..test_settings()
+    };
+    let path = p.dir.path().join("ferry.db");
+    let runtime = Runtime::new(
+        &path,
+        plans(&p.sandbox),
+        &clients,
+        &sandbox_limits(&p.sandbox),
+        settings,
+    )
+    .unwrap();
+    let failing = runtime.sync_once(0, &|_| {}, &|_| {}).await.unwrap();
+    assert!(failing.dead_letters > 0, "{failing:?}");
+    assert_eq!(failing.push.created, 0);
+    let waiting = runtime
+        .store
+        .list("wdt-trades-to-kingdee", Some(RecordState::Retrying), 100)
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 20);
+    for record in &waiting {
+        let error = record.last_error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("retryable failure") && error.contains("503"),
+            "{}: {error}",
+            record.key
+        );
+    }
+    // The target recovers; the dead letters are put back and go through.
+    p.sandbox.faults().clear();
+    assert_eq!(
+        runtime.schemes[0].queue.redrive().unwrap(),
+        failing.dead_letters
+    );
+    let again = runtime.sync_once(0, &|_| {}, &|_| {}).await.unwrap();
+    assert_eq!(again.push.created, 20, "{again:?}");
+    assert_eq!(again.dead_letters, 0);
+    let v = p.verify(&runtime);
+    assert!(v[0].is_clean() && v[0].found == 20, "{v:?}");
+}
