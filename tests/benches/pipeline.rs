@@ -247,10 +247,11 @@ fn rate_limited(limit_per_minute: u32, orders: u64, dir: &std::path::Path) -> (f
 }
 
 fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
     let orders: u64 = std::env::var("FERRY_BENCH_ORDERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(if bench { 100_000 } else { 1_000 });
     let dir = std::env::temp_dir().join(format!("ferry-bench-{}", std::process::id()));
     println!(
         "pipeline benchmark: {orders} orders (and as many stock-outs polled), embedded default"
