@@ -68,13 +68,18 @@ impl Pipeline {
 
     /// A runtime over the test's store file: a second call is a restarted process.
     fn runtime(&self) -> Runtime {
+        self.runtime_with(test_settings())
+    }
+
+    /// A runtime with other timings.
+    fn runtime_with(&self, settings: Settings) -> Runtime {
         let clients = Clients::new(&sandbox_connectors(&self.sandbox)).unwrap();
         Runtime::new(
             &self.dir.path().join("ferry.db"),
             plans(&self.sandbox),
             &clients,
             &sandbox_limits(&self.sandbox),
-            test_settings(),
+            settings,
         )
         .unwrap()
     }
@@ -380,21 +385,11 @@ async fn lost_answers_are_settled_without_duplicates() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_poll_out_of_time_stops_between_windows_and_the_next_run_resumes() {
     let p = Pipeline::spawn("budget", 600, |_| {}).await;
-    let clients = Clients::new(&sandbox_connectors(&p.sandbox)).unwrap();
-    let tight = Settings {
-        // Two seconds are kept in reserve: this leaves a fraction of a second of polling.
+    // Two seconds are kept in reserve: this leaves a fraction of a second of polling.
+    let runtime = p.runtime_with(Settings {
         poll_budget: Duration::from_millis(2_300),
         ..test_settings()
-    };
-    let path = p.dir.path().join("ferry.db");
-    let runtime = Runtime::new(
-        &path,
-        plans(&p.sandbox),
-        &clients,
-        &sandbox_limits(&p.sandbox),
-        tight,
-    )
-    .unwrap();
+    });
     let first = runtime.sync_once(0, &|_| {}, &|_| {}).await.unwrap();
     assert_eq!(
         first.poll.stop,
@@ -417,20 +412,10 @@ async fn a_message_that_keeps_failing_goes_to_the_dead_letter_queue_and_can_be_r
     p.sandbox
         .faults()
         .set_rate(Endpoint::KingdeeSave, Fault::ServerError, 1.0);
-    let clients = Clients::new(&sandbox_connectors(&p.sandbox)).unwrap();
-    let settings = Settings {
+    let runtime = p.runtime_with(Settings {
         max_receives: 2,
         ..test_settings()
-    };
-    let path = p.dir.path().join("ferry.db");
-    let runtime = Runtime::new(
-        &path,
-        plans(&p.sandbox),
-        &clients,
-        &sandbox_limits(&p.sandbox),
-        settings,
-    )
-    .unwrap();
+    });
     let failing = runtime.sync_once(0, &|_| {}, &|_| {}).await.unwrap();
     assert!(failing.dead_letters > 0, "{failing:?}");
     assert_eq!(failing.push.created, 0);
