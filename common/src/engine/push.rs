@@ -23,7 +23,6 @@ use sha2::{Digest, Sha256};
 use super::endpoints::TargetApi;
 use super::message::PageMessage;
 use super::pace::Pacer;
-use super::poll::scalar_text;
 use super::ports::{Delivery, RecordStore, StoreError};
 use super::record::{RecordState, SyncRecord, Verdict, verdict};
 use crate::Scheme;
@@ -198,11 +197,7 @@ where
             )
         })?;
         let key = mapper.document_key(&doc);
-        let raw: Option<Value> = serde_json::from_str(text).ok();
-        let version = raw
-            .as_ref()
-            .and_then(|r| scalar_text(r.get(self.scheme.config.source.version.value.as_str())))
-            .unwrap_or_default();
+        let version = mapper.document_version(&doc).unwrap_or_default();
         let Some(key) = key else {
             return Err((
                 None,
@@ -285,11 +280,14 @@ where
             Verdict::Unchanged => return Ok(DocumentOutcome::Unchanged { key }),
             Verdict::Superseded => return Ok(DocumentOutcome::Superseded { key }),
             Verdict::FailedBefore => {
-                let reason = record.and_then(|r| r.last_error).unwrap_or_default();
-                return Ok(if reason.starts_with("conflict") {
+                let record = record.expect("a verdict about an earlier failure has its record");
+                return Ok(if record.state == RecordState::Conflict {
                     DocumentOutcome::Conflict { key }
                 } else {
-                    DocumentOutcome::Failed { key, reason }
+                    DocumentOutcome::Failed {
+                        key,
+                        reason: record.last_error.unwrap_or_default(),
+                    }
                 });
             }
             Verdict::Claimed => {

@@ -455,6 +455,7 @@ impl Mapper {
             compiled,
             maps,
             key_field: config.source.key.value.clone(),
+            version_field: config.source.version.value.clone(),
             envelope: target_api.and_then(|api| api.envelope.clone()),
             projection,
         })

@@ -113,6 +113,7 @@ pub struct Mapper {
     /// The value maps (also the `maps` global of the environment).
     maps: Arc<functions::ValueMaps>,
     key_field: String,
+    version_field: String,
     envelope: Option<String>,
     projection: Projection,
 }
@@ -210,6 +211,15 @@ impl Classified for DocumentError {
 /// Parses one whole source document (JSON text) into the values expressions read.
 pub fn parse_document(text: &str) -> Result<Value, serde_json::Error> {
     Projection::everything().parse(text)
+}
+
+/// A top-level field of a document as text; `None` when absent or null.
+fn field_text(doc: &Value, field: &str) -> Option<String> {
+    let value = doc.get_attr(field).ok()?;
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => None,
+        _ => Some(functions::text_of(&value)),
+    }
 }
 
 /// A MiniJinja error as one readable sentence, without the engine's location suffix.
@@ -326,11 +336,13 @@ impl Mapper {
 
     /// The document's stable key, as text, if it has one.
     pub fn document_key(&self, doc: &Value) -> Option<String> {
-        let value = doc.get_attr(&self.key_field).ok()?;
-        match value.kind() {
-            ValueKind::Undefined | ValueKind::None => None,
-            _ => Some(functions::text_of(&value)),
-        }
+        field_text(doc, &self.key_field)
+    }
+
+    /// The document's version (the scheme's `version` field, `modified`), as text, if it has one.
+    /// The projection keeps it, so documents parsed with [`Mapper::parse`] carry it.
+    pub fn document_version(&self, doc: &Value) -> Option<String> {
+        field_text(doc, &self.version_field)
     }
 
     fn key_label(&self, doc: &Value) -> String {
