@@ -53,8 +53,8 @@ pub struct Poller<'a, C, R, Q, A> {
 /// One page queued.
 #[derive(Clone, Debug)]
 pub struct PageEvent {
-    /// The window paged, if any.
-    pub window: Option<Window>,
+    /// The window paged.
+    pub window: Window,
     /// The page number.
     pub page: u32,
     /// Documents in the page.
@@ -357,13 +357,8 @@ where
         // (key → version) already queued from this window: repeats are not queued twice.
         let mut queued: HashMap<String, String> = HashMap::new();
         for pass in 0..MAX_WINDOW_PASSES {
-            let first = self.fetch(&window, 0, report, &mut queued).await?;
-            let total = first.unwrap_or(0);
-            let last_page = if total == 0 {
-                0
-            } else {
-                ((total - 1) / size as u64) as u32
-            };
+            let total = self.fetch(&window, 0, report, &mut queued).await?;
+            let last_page = (total.saturating_sub(1) / u64::from(size)) as u32;
             let mut final_total = total;
             if last_page > 0 {
                 for page in (1..=last_page).rev() {
@@ -375,10 +370,7 @@ where
                     }
                     self.fetch(&window, page, report, &mut queued).await?;
                 }
-                final_total = self
-                    .fetch(&window, 0, report, &mut queued)
-                    .await?
-                    .unwrap_or(total);
+                final_total = self.fetch(&window, 0, report, &mut queued).await?;
             }
             if queued.len() as u64 >= final_total {
                 return Ok(Walked::Complete);
@@ -395,14 +387,15 @@ where
         Ok(Walked::Complete)
     }
 
-    /// Reads and queues one page; returns the window's total as the page reported it.
+    /// Reads and queues one page; returns the window's total as the page reported it (its own
+    /// length if it reported none).
     async fn fetch(
         &self,
         window: &Window,
         page_no: u32,
         report: &mut PollReport,
         queued: &mut HashMap<String, String>,
-    ) -> Result<Option<u64>, PollError> {
+    ) -> Result<u64, PollError> {
         let params = self.params(window, page_no)?;
         report.calls += 1;
         let page = self.source.query(&params).await?;
@@ -426,12 +419,12 @@ where
         report.documents += fresh.len() as u64;
         self.enqueue(Some(*window), page_no, fresh, report).await?;
         (self.on_page)(&PageEvent {
-            window: Some(*window),
+            window: *window,
             page: page_no,
             documents: count,
             total: page.total_count,
         });
-        Ok(page.total_count.or(Some(count as u64)))
+        Ok(page.total_count.unwrap_or(count as u64))
     }
 
     async fn enqueue(
@@ -501,7 +494,7 @@ where
 }
 
 /// A document's field as text (WDT sends ids as numbers or strings).
-pub(crate) fn scalar_text(value: Option<&serde_json::Value>) -> Option<String> {
+fn scalar_text(value: Option<&serde_json::Value>) -> Option<String> {
     match value? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
