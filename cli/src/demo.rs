@@ -48,10 +48,7 @@ struct DemoResult {
 }
 
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = crate::async_runtime()?;
     runtime.block_on(demo(args, out))
 }
 

@@ -108,6 +108,14 @@ where
     })
 }
 
+/// The multi-threaded tokio runtime the long-running commands (`demo`, `run`, `sandbox`) run on.
+fn async_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
 /// A scheme file path, or the id of a bundled scheme.
 pub(crate) fn load_scheme(name: &str) -> Result<Scheme, SchemeError> {
     let path = Path::new(name);

@@ -90,10 +90,7 @@ pub fn load(path: &Path) -> Result<Runtime, String> {
 
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
     let engine = load(&args.config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = crate::async_runtime()?;
     runtime.block_on(async {
         if args.once {
             let mut failed = false;
