@@ -1,17 +1,9 @@
 //! `ferry run CONFIG --once` as a user runs it: the real binary against a standalone `ferry sandbox`,
 //! configured through a YAML file whose secrets come from environment variables.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod support;
 
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::Command;
 
 fn ferry_run(config: &std::path::Path, info: &serde_json::Value) -> Vec<serde_json::Value> {
     let secret = |path: &str| {
@@ -45,17 +37,7 @@ fn ferry_run(config: &std::path::Path, info: &serde_json::Value) -> Vec<serde_js
 
 #[test]
 fn ferry_run_once_syncs_a_standalone_sandbox_and_a_second_run_writes_nothing() {
-    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["sandbox", "--json", "--orders", "150", "--seed", "4"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("ferry runs");
-    let mut running = Running(child);
-    let mut first = String::new();
-    BufReader::new(running.0.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&first).expect("the first line is JSON");
+    let (_sandbox, info) = support::spawn_sandbox(&["--orders", "150", "--seed", "4"]);
     let text = |path: &str| {
         info.pointer(path)
             .and_then(|v| v.as_str())

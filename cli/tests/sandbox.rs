@@ -1,7 +1,6 @@
 //! `ferry sandbox --json` as a user runs it: the real binary, its first line, a client talking to it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod support;
 
 use ferry_common::connector::HttpSettings;
 use ferry_common::connector::Secret;
@@ -9,29 +8,9 @@ use ferry_common::connector::kingdee::{KingdeeClient, KingdeeConfig};
 use ferry_common::connector::wdt::{QimenConfig, WdtClient, WdtConfig};
 use ferry_common::scheme::config::Transport;
 
-/// Kills the sandbox even when an assertion fails.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn ferry_sandbox_json_prints_one_object_then_serves_until_stopped() {
-    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["sandbox", "--json", "--orders", "200", "--seed", "9"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("ferry runs");
-    let mut running = Running(child);
-    let mut first = String::new();
-    BufReader::new(running.0.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&first).expect("the first line is JSON");
+    let (mut sandbox, info) = support::spawn_sandbox(&["--orders", "200", "--seed", "9"]);
     assert_eq!(info["data"]["orders"], 200);
     let text = |path: &str| {
         info.pointer(path)
@@ -82,5 +61,5 @@ fn ferry_sandbox_json_prints_one_object_then_serves_until_stopped() {
         .unwrap();
         assert_eq!(kingdee.find_order("nothing-yet").await.unwrap(), None);
     });
-    assert!(running.0.try_wait().unwrap().is_none(), "it keeps serving");
+    assert!(sandbox.is_running(), "it keeps serving");
 }
