@@ -270,6 +270,7 @@ impl Runtime {
             reserve: Duration::from_secs(2),
             first_start: run.start,
             on_page,
+            replay: false,
         }
     }
 

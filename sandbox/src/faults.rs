@@ -46,6 +46,9 @@ pub enum Fault {
     NotJson,
     /// The request is applied, then the connection is cut mid-answer.
     CommitThenLost,
+    /// The request is applied, then no answer comes for the sandbox's `hang` time: the moment a
+    /// caller killed after the target's write and before its own bookkeeping would be stuck in.
+    CommitThenHang,
 }
 
 #[derive(Debug)]

@@ -218,7 +218,7 @@ async fn save(
         body: document,
         outcome,
         id,
-        answer_lost: lose_answer,
+        answer_lost: lose_answer.lost(),
     });
     Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
 }

@@ -41,17 +41,35 @@ fn html(status: StatusCode) -> Response {
 /// What a handler answers: `Err` is an answer given instead of doing the work (a fault, a refusal).
 pub(crate) type Handled = Result<Response, Response>;
 
+/// What happens to the answer once the work is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum After {
+    /// It is sent.
+    Answer,
+    /// Its first bytes are sent, then the connection is cut.
+    Lose,
+    /// Nothing is sent for this long (the caller gives up or is killed first), then it is.
+    Hang(std::time::Duration),
+}
+
+impl After {
+    /// Whether the caller never sees the answer.
+    pub(crate) fn lost(self) -> bool {
+        self != After::Answer
+    }
+}
+
 /// Rolls the fault for one request to `endpoint` and applies what happens before the work.
-/// `throttle` is the service's own throttling answer. `Ok(lose_answer)`: go on, and cut the
-/// connection after the work when true; `Err`: answer this instead, doing nothing.
+/// `throttle` is the service's own throttling answer. `Ok(after)`: go on, and treat the answer as
+/// `after` says; `Err`: answer this instead, doing nothing.
 pub(crate) async fn fault(
     state: &State,
     endpoint: Endpoint,
     throttle: impl FnOnce() -> Response,
-) -> Result<bool, Response> {
+) -> Result<After, Response> {
     state.count(endpoint);
     let Some(fault) = state.faults.draw(endpoint) else {
-        return Ok(false);
+        return Ok(After::Answer);
     };
     tracing::debug!(?endpoint, ?fault, "sandbox fault");
     match fault {
@@ -62,7 +80,7 @@ pub(crate) async fn fault(
         }
         Fault::Slow => {
             tokio::time::sleep(state.config.slow).await;
-            Ok(false)
+            Ok(After::Answer)
         }
         Fault::Throttle => Err(throttle()),
         Fault::TokenExpiry => {
@@ -75,7 +93,7 @@ pub(crate) async fn fault(
                 }
                 Endpoint::WdtQuery => {}
             }
-            Ok(false)
+            Ok(After::Answer)
         }
         Fault::Malformed => Err((
             StatusCode::OK,
@@ -92,14 +110,21 @@ pub(crate) async fn fault(
                 .into_response(),
             _ => html(StatusCode::OK),
         }),
-        Fault::CommitThenLost => Ok(true),
+        Fault::CommitThenLost => Ok(After::Lose),
+        Fault::CommitThenHang => Ok(After::Hang(state.config.hang)),
     }
 }
 
-/// Sends `response`, or, when the answer is to be lost, its first bytes and then a cut connection.
-pub(crate) async fn finish(response: Response, lose_answer: bool) -> Response {
-    if !lose_answer {
-        return response;
+/// Sends `response`; or, when the answer is to be lost, its first bytes and then a cut connection;
+/// or, when it is to hang, nothing until the hang is over.
+pub(crate) async fn finish(response: Response, after: After) -> Response {
+    match after {
+        After::Answer => return response,
+        After::Hang(hang) => {
+            tokio::time::sleep(hang).await;
+            return response;
+        }
+        After::Lose => {}
     }
     let (mut parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)

@@ -43,6 +43,8 @@ struct Entry {
     visible_from: i64,
     /// The generator's document this one is built from.
     template: u64,
+    /// Top-level fields set (`Some`) or removed (`None`) after generation: bad input on purpose.
+    patches: Vec<(String, Option<Value>)>,
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +112,7 @@ impl SourceData {
                 reapprovals: 0,
                 visible_from: 0,
                 template: index,
+                patches: Vec::new(),
             });
             let shipped = data.base + data.generator.stockout_shipped_offset(index);
             data.stockouts.push(Entry {
@@ -119,6 +122,7 @@ impl SourceData {
                 reapprovals: 0,
                 visible_from: 0,
                 template: index,
+                patches: Vec::new(),
             });
         }
         data
@@ -207,6 +211,14 @@ impl SourceData {
             && let Some(number) = doc["order_no"].as_str()
         {
             doc["order_no"] = Value::String(format!("{number}-{}", entry.reapprovals));
+        }
+        if let Some(map) = doc.as_object_mut() {
+            for (field, value) in &entry.patches {
+                match value {
+                    Some(value) => map.insert(field.clone(), value.clone()),
+                    None => map.remove(field),
+                };
+            }
         }
         doc
     }
@@ -302,6 +314,14 @@ impl SourceData {
         collection.set_modified(index, now);
     }
 
+    /// Sets (`Some`) or removes (`None`) top-level `field` of document `index` from now on, without
+    /// touching its `modified` time: a document that arrives broken, as real ones sometimes do.
+    pub fn patch(&mut self, kind: Kind, index: u32, field: &str, value: Option<Value>) {
+        self.collection_mut(kind).entries[index as usize]
+            .patches
+            .push((field.to_owned(), value));
+    }
+
     /// Rejects and approves stock-out `index` again at `now`: a new `order_no`, same `stockout_id`.
     pub fn reapprove(&mut self, index: u32, now: i64) {
         self.stockouts.entries[index as usize].reapprovals += 1;
@@ -322,6 +342,7 @@ impl SourceData {
             reapprovals: 0,
             visible_from: now,
             template,
+            patches: Vec::new(),
         })
     }
 

@@ -30,6 +30,8 @@ pub struct Verification {
     pub refused: u64,
     /// Expected documents the mapping rejects (no bill is right for them).
     pub unmappable: u64,
+    /// Expected documents too large for any queue message (no bill is right for them either).
+    pub oversize: u64,
     /// Bills that belong to no source document.
     pub unknown: u64,
     /// A few examples of each problem: category → document keys.
@@ -104,7 +106,12 @@ impl Sandbox {
                     continue;
                 }
                 let key = text(&doc[scheme.mapper.key_field()]);
-                let parsed = ferry_common::mapping::parse_document(&doc.to_string()).ok();
+                let raw = doc.to_string();
+                if raw.len() > ferry_common::engine::MAX_MESSAGE_BYTES {
+                    expected.insert(format!("oversize:{key}"), (key, None));
+                    continue;
+                }
+                let parsed = ferry_common::mapping::parse_document(&raw).ok();
                 let mapped = parsed.and_then(|d| scheme.mapper.map(&d).ok()).map(|body| {
                     let inner = match &scheme.target_api.envelope {
                         Some(name) => body.get(name).cloned().unwrap_or(Value::Null),
@@ -141,7 +148,11 @@ impl Sandbox {
         report.expected = expected.len() as u64;
         for (number, (key, mapped)) in &expected {
             let Some(mapped) = mapped else {
-                report.unmappable += 1;
+                if number.starts_with("oversize:") {
+                    report.oversize += 1;
+                } else {
+                    report.unmappable += 1;
+                }
                 continue;
             };
             match by_number.get(number).map(Vec::as_slice) {

@@ -197,7 +197,7 @@ async fn save(
         body: document,
         outcome,
         id,
-        answer_lost: lose_answer,
+        answer_lost: lose_answer.lost(),
     });
     Ok(reply::finish(response, lose_answer).await)
 }

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS records (
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL,
     revision    INTEGER NOT NULL,
+    lookup      TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (scheme, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_by_state ON records (scheme, state, updated_at);
@@ -68,6 +69,16 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, dead_at, visible_at);
 CREATE INDEX IF NOT EXISTS messages_receipt ON messages (receipt);
+CREATE TABLE IF NOT EXISTS events (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    scheme    TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    what      TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    target_id TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_document ON events (scheme, key, id);
 ";
 
 impl EmbeddedStore {

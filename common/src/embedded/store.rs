@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{EmbeddedStore, from_millis, millis};
-use crate::engine::ports::{Cursor, CursorStore, RecordStore, StoreError};
+use crate::engine::ports::{Cursor, CursorStore, Event, HistoryLog, RecordStore, StoreError};
 use crate::engine::record::{RecordState, SyncRecord};
 
 impl CursorStore for EmbeddedStore {
@@ -89,7 +89,7 @@ impl CursorStore for EmbeddedStore {
 
 const RECORD_COLUMNS: &str =
     "scheme, key, state, hash, version, number, target_id, unsure, attempts,
-    last_error, claim_until, created_at, updated_at, revision";
+    last_error, claim_until, created_at, updated_at, revision, lookup";
 
 fn record_of(r: &Row<'_>) -> rusqlite::Result<SyncRecord> {
     let state: String = r.get(2)?;
@@ -108,6 +108,7 @@ fn record_of(r: &Row<'_>) -> rusqlite::Result<SyncRecord> {
         created_at: from_millis(r.get(11)?),
         updated_at: from_millis(r.get(12)?),
         revision: r.get::<_, i64>(13)? as u64,
+        lookup: r.get(14)?,
     })
 }
 
@@ -139,12 +140,13 @@ impl RecordStore for EmbeddedStore {
             millis(r.created_at),
             millis(r.updated_at),
             r.revision as i64,
+            r.lookup,
         ];
         let changed = if r.revision == 0 {
             db.prepare_cached(
                 &format!(
                     "INSERT OR IGNORE INTO records ({RECORD_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 + 1)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 + 1, ?15)"
                 ),
             )
             .and_then(|mut stmt| stmt.execute(values))
@@ -152,7 +154,7 @@ impl RecordStore for EmbeddedStore {
             db.prepare_cached(
                 "UPDATE records SET state = ?3, hash = ?4, version = ?5, number = ?6, target_id = ?7,
                     unsure = ?8, attempts = ?9, last_error = ?10, claim_until = ?11,
-                    created_at = ?12, updated_at = ?13, revision = ?14 + 1
+                    created_at = ?12, updated_at = ?13, revision = ?14 + 1, lookup = ?15
                  WHERE scheme = ?1 AND key = ?2 AND revision = ?14",
             )
             .and_then(|mut stmt| stmt.execute(values))
@@ -225,5 +227,71 @@ impl EmbeddedStore {
             }
         }
         Ok(out)
+    }
+}
+
+impl HistoryLog for EmbeddedStore {
+    async fn append(&self, events: Vec<Event>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let fail = |e| StoreError::new("append history", e);
+        let mut db = self.lock();
+        let tx = db.transaction().map_err(fail)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO events (scheme, key, at, what, detail, target_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(fail)?;
+            for e in &events {
+                stmt.execute(params![
+                    e.scheme,
+                    e.key,
+                    millis(e.at),
+                    e.what,
+                    e.detail,
+                    e.target_id
+                ])
+                .map_err(fail)?;
+            }
+        }
+        tx.commit().map_err(fail)
+    }
+
+    async fn history(
+        &self,
+        scheme: &str,
+        key: &str,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let db = self.lock();
+        let fail = |e| StoreError::new(format!("read history {scheme}/{key}"), e);
+        let mut stmt = db
+            .prepare_cached(
+                "SELECT scheme, key, at, what, detail, target_id FROM events
+                 WHERE scheme = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3",
+            )
+            .map_err(fail)?;
+        let mut events = stmt
+            .query_map(
+                params![scheme, key, limit.min(i64::MAX as usize) as i64],
+                |r| {
+                    Ok(Event {
+                        scheme: r.get(0)?,
+                        key: r.get(1)?,
+                        at: from_millis(r.get(2)?),
+                        what: r.get(3)?,
+                        detail: r.get(4)?,
+                        target_id: r.get(5)?,
+                    })
+                },
+            )
+            .map_err(fail)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)?;
+        events.reverse();
+        Ok(events)
     }
 }

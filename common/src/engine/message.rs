@@ -1,6 +1,7 @@
 //! Page messages: what poll puts on the queue and push takes off it. One message carries documents of
 //! one page of one window, cut so that no message exceeds the queue's size limit (SQS: 256 KiB).
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -25,8 +26,30 @@ pub struct PageMessage {
     pub page: u32,
     /// Which slice of the page this is, from 0.
     pub part: u32,
+    /// When the page was fetched from the source.
+    #[serde(default)]
+    pub fetched_at: Option<Timestamp>,
+    /// Queued by an operator's replay: documents that failed before are pushed again (through the
+    /// same idempotency rules: a replay never creates a second bill).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
     /// The documents, exactly as the source sent them.
     pub documents: Vec<Box<RawValue>>,
+}
+
+/// What every message cut from one page carries besides its documents.
+#[derive(Clone, Debug)]
+pub struct PageHeader {
+    /// The scheme id.
+    pub scheme: String,
+    /// The window, absent for look-ups by key.
+    pub window: Option<WindowText>,
+    /// The page number.
+    pub page: u32,
+    /// When the page was fetched.
+    pub fetched_at: Timestamp,
+    /// Queued by a replay.
+    pub replay: bool,
 }
 
 /// A document too large to travel in any message.
@@ -41,13 +64,11 @@ pub struct Oversize {
 /// Cuts a page's documents into message bodies of at most `limit` bytes each. Documents that would not
 /// fit even alone come back separately, to be recorded as failures instead of sent.
 pub fn pack(
-    scheme: &str,
-    window: Option<&WindowText>,
-    page: u32,
+    header: &PageHeader,
     documents: Vec<Box<RawValue>>,
     limit: usize,
 ) -> (Vec<String>, Vec<Oversize>) {
-    let budget = limit.saturating_sub(ENVELOPE_ROOM + scheme.len());
+    let budget = limit.saturating_sub(ENVELOPE_ROOM + header.scheme.len());
     let mut bodies = Vec::new();
     let mut oversize = Vec::new();
     let mut batch: Vec<Box<RawValue>> = Vec::new();
@@ -57,10 +78,12 @@ pub fn pack(
             return;
         }
         let message = PageMessage {
-            scheme: scheme.to_owned(),
-            window: window.cloned(),
-            page,
+            scheme: header.scheme.clone(),
+            window: header.window.clone(),
+            page: header.page,
             part: bodies.len() as u32,
+            fetched_at: Some(header.fetched_at),
+            replay: header.replay,
             documents: std::mem::take(batch),
         };
         bodies.push(serde_json::to_string(&message).expect("raw JSON serialises"));
@@ -97,7 +120,14 @@ mod tests {
             .chain([doc(99, 300_000)])
             .collect();
         let window = WindowText("2026-11-22 08:00:00".into(), "2026-11-22 09:00:00".into());
-        let (bodies, oversize) = pack("s", Some(&window), 3, docs, MAX_MESSAGE_BYTES);
+        let header = PageHeader {
+            scheme: "s".into(),
+            window: Some(window),
+            page: 3,
+            fetched_at: Timestamp::UNIX_EPOCH,
+            replay: true,
+        };
+        let (bodies, oversize) = pack(&header, docs, MAX_MESSAGE_BYTES);
         assert_eq!(oversize.len(), 1);
         assert!(bodies.len() >= 2);
         let mut seen = 0;
@@ -105,6 +135,8 @@ mod tests {
             assert!(body.len() <= MAX_MESSAGE_BYTES, "{} bytes", body.len());
             let message: PageMessage = serde_json::from_str(body).unwrap();
             assert_eq!((message.page, message.part as usize), (3, i));
+            assert!(message.replay);
+            assert_eq!(message.fetched_at, Some(Timestamp::UNIX_EPOCH));
             seen += message.documents.len();
         }
         assert_eq!(seen, 50);

@@ -12,10 +12,13 @@ pub mod record;
 pub mod window;
 
 pub use endpoints::{AnyTarget, SourceApi, TargetApi, WdtSource};
-pub use message::{MAX_MESSAGE_BYTES, PageMessage};
+pub use message::{MAX_MESSAGE_BYTES, PageHeader, PageMessage};
 pub use pace::Pacer;
 pub use poll::{PageEvent, PollError, PollReport, Poller, Stop};
-pub use ports::{Cursor, CursorStore, DeadLetter, Delivery, PageQueue, RecordStore, StoreError};
+pub use ports::{
+    Cursor, CursorStore, DeadLetter, Delivery, Event, HistoryLog, PageQueue, RecordStore,
+    StoreError,
+};
 pub use push::{DocumentOutcome, MessageResult, Pusher, content_hash};
 pub use record::{RecordState, SyncRecord, Verdict};
 pub use window::{Window, plan};

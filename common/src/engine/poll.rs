@@ -11,8 +11,8 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use super::endpoints::SourceApi;
-use super::message::pack;
-use super::ports::{CursorStore, PageQueue, RecordStore, StoreError};
+use super::message::{PageHeader, pack};
+use super::ports::{CursorStore, Event, HistoryLog, PageQueue, RecordStore, StoreError};
 use super::record::{RecordState, SyncRecord};
 use super::window::{Window, WindowText, plan};
 use crate::Scheme;
@@ -48,6 +48,8 @@ pub struct Poller<'a, C, R, Q, A> {
     pub first_start: Option<Timestamp>,
     /// Called after each page is queued (progress bars, metrics).
     pub on_page: &'a (dyn Fn(&PageEvent) + Send + Sync),
+    /// Mark what it queues as an operator's replay (documents that failed before are pushed again).
+    pub replay: bool,
 }
 
 /// One page queued.
@@ -172,7 +174,7 @@ enum Walked {
 impl<C, R, Q, A> Poller<'_, C, R, Q, A>
 where
     C: CursorStore,
-    R: RecordStore,
+    R: RecordStore + HistoryLog,
     Q: PageQueue,
     A: SourceApi,
 {
@@ -437,14 +439,14 @@ where
         if documents.is_empty() {
             return Ok(());
         }
-        let text = window.map(WindowText::from);
-        let (bodies, oversize) = pack(
-            self.scheme.id(),
-            text.as_ref(),
+        let header = PageHeader {
+            scheme: self.scheme.id().to_owned(),
+            window: window.map(WindowText::from),
             page,
-            documents,
-            self.queue.max_body(),
-        );
+            fetched_at: Timestamp::now(),
+            replay: self.replay,
+        };
+        let (bodies, oversize) = pack(&header, documents, self.queue.max_body());
         report.messages += bodies.len() as u64;
         if !bodies.is_empty() {
             self.queue.send(bodies).await?;
@@ -480,12 +482,31 @@ where
             record.version = scalar_text(doc.get(self.scheme.config.source.version.value.as_str()))
                 .unwrap_or_default();
             record.hash = format!("oversize:{bytes}");
-            record.last_error = Some(format!(
+            let reason = format!(
                 "document {key_field}={key} is {bytes} bytes, more than a queue message can carry ({} bytes)",
                 self.queue.max_body()
-            ));
+            );
+            record.last_error = Some(reason.clone());
+            record.lookup = self
+                .scheme
+                .config
+                .source
+                .lookup_keys
+                .iter()
+                .find_map(|k| scalar_text(doc.get(k.value.as_str())))
+                .unwrap_or_default();
             record.updated_at = now;
             if self.records.put(&record).await? {
+                self.records
+                    .append(vec![Event {
+                        scheme: self.scheme.id().to_owned(),
+                        key,
+                        at: now,
+                        what: "failed".into(),
+                        detail: format!("fetched but not queued: {reason}"),
+                        target_id: None,
+                    }])
+                    .await?;
                 break;
             }
         }

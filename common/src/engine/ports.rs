@@ -114,6 +114,40 @@ pub trait RecordStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<SyncRecord>, StoreError>> + Send;
 }
 
+/// One thing that happened to one document: fetched, pushed, skipped, failed. `ferry record` shows
+/// a document's events in order; they are what answers "why did order X not arrive?".
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Event {
+    /// The scheme id.
+    pub scheme: String,
+    /// The document key.
+    pub key: String,
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened: `fetched`, `created`, `updated`, `unchanged`, `superseded`, `failed`,
+    /// `conflict`, `retry`.
+    pub what: String,
+    /// Where it came from (window and page) or what the target answered (its id, or the failure
+    /// with the service's message).
+    pub detail: String,
+    /// The target's id, when the event names one.
+    pub target_id: Option<String>,
+}
+
+/// Each document's history, appended to as the engine works and read back by people.
+pub trait HistoryLog: Send + Sync {
+    /// Appends events (one batch's worth, in one write).
+    fn append(&self, events: Vec<Event>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The latest `limit` events of one document, oldest first.
+    fn history(
+        &self,
+        scheme: &str,
+        key: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+}
+
 /// A message received from the queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {

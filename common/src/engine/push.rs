@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::endpoints::TargetApi;
 use super::message::PageMessage;
 use super::pace::Pacer;
-use super::ports::{Delivery, RecordStore, StoreError};
+use super::ports::{Delivery, Event, HistoryLog, RecordStore, StoreError};
 use super::record::{RecordState, SyncRecord, Verdict, verdict};
 use crate::Scheme;
 use crate::connector::{CallError, FailureClass, Saved};
@@ -106,9 +106,96 @@ pub struct MessageResult {
 struct Prepared {
     key: String,
     version: String,
+    lookup: String,
     body: Value,
     text: String,
     hash: String,
+}
+
+/// A document that cannot be mapped, and what is known of it.
+struct Unmappable {
+    key: Option<String>,
+    version: String,
+    lookup: String,
+    reason: String,
+}
+
+/// Where a delivered message came from, for the documents' history.
+struct Origin {
+    first_delivery: bool,
+    fetched_at: Option<Timestamp>,
+    replay: bool,
+    label: String,
+}
+
+impl Origin {
+    fn of(message: &PageMessage, delivery: &Delivery) -> Origin {
+        let place = match &message.window {
+            Some(w) => format!("window {} → {}, page {}", w.0, w.1, message.page),
+            None => "look-up by key".to_owned(),
+        };
+        Origin {
+            first_delivery: delivery.receive_count <= 1,
+            fetched_at: message.fetched_at,
+            replay: message.replay,
+            label: if message.replay {
+                format!("{place} (operator replay)")
+            } else {
+                place
+            },
+        }
+    }
+}
+
+/// What one outcome looks like in a document's history: what happened, the detail, the target id.
+fn describe(outcome: &DocumentOutcome) -> (&'static str, String, Option<String>) {
+    match outcome {
+        DocumentOutcome::Pushed {
+            target_id, created, ..
+        } => (
+            if *created { "created" } else { "updated" },
+            format!("target accepted it as bill {target_id}"),
+            Some(target_id.clone()),
+        ),
+        DocumentOutcome::Unchanged { .. } => (
+            "unchanged",
+            "the target holds this content already".into(),
+            None,
+        ),
+        DocumentOutcome::Superseded { .. } => (
+            "superseded",
+            "a newer version was handled already".into(),
+            None,
+        ),
+        DocumentOutcome::Failed { reason, .. } => ("failed", reason.clone(), None),
+        DocumentOutcome::Conflict { .. } => (
+            "conflict",
+            "changed after sync; the scheme's policy is conflict".into(),
+            None,
+        ),
+        DocumentOutcome::Retry { reason, after, .. } => (
+            "retry",
+            match after {
+                Some(after) => format!("{reason} (again in {after:?} or later)"),
+                None => reason.clone(),
+            },
+            None,
+        ),
+    }
+}
+
+impl DocumentOutcome {
+    /// The document key the outcome is about.
+    pub fn key(&self) -> &str {
+        match self {
+            DocumentOutcome::Pushed { key, .. }
+            | DocumentOutcome::Unchanged { key }
+            | DocumentOutcome::Superseded { key }
+            | DocumentOutcome::Failed { key, .. }
+            | DocumentOutcome::Conflict { key }
+            | DocumentOutcome::Retry { key, .. } => key,
+        }
+    }
 }
 
 /// A document's outcome, or the store failure that stopped it (retried with its message).
@@ -122,12 +209,14 @@ pub fn content_hash(text: &str) -> String {
 
 impl<R, T> Pusher<'_, R, T>
 where
-    R: RecordStore,
+    R: RecordStore + HistoryLog,
     T: TargetApi,
 {
-    /// Pushes the documents of `deliveries`, at most the scheme's concurrency at once.
+    /// Pushes the documents of `deliveries`, at most the scheme's concurrency at once, and appends
+    /// what became of each to its history.
     pub async fn push_batch(&self, deliveries: &[Delivery]) -> Vec<MessageResult> {
         let mut results: Vec<MessageResult> = Vec::with_capacity(deliveries.len());
+        let mut origins: Vec<Option<Origin>> = Vec::with_capacity(deliveries.len());
         let mut work = Vec::new();
         for (index, delivery) in deliveries.iter().enumerate() {
             let mut result = MessageResult {
@@ -136,9 +225,17 @@ where
                 retry: None,
                 documents: Vec::new(),
             };
+            let mut origin = None;
             match serde_json::from_str::<PageMessage>(&delivery.body) {
                 Ok(message) if message.scheme == self.scheme.id() => {
-                    work.extend(message.documents.into_iter().map(|doc| (index, doc)));
+                    origin = Some(Origin::of(&message, delivery));
+                    let replay = message.replay;
+                    work.extend(
+                        message
+                            .documents
+                            .into_iter()
+                            .map(|doc| (index, doc, replay)),
+                    );
                 }
                 Ok(message) => result.documents.push(DocumentOutcome::Failed {
                     key: format!("message:{}", delivery.id),
@@ -157,62 +254,115 @@ where
                     });
                 }
             }
+            origins.push(origin);
             results.push(result);
         }
         let concurrency = self.scheme.push.concurrency.max(1);
-        let mut outcomes = futures_util::stream::iter(work)
-            .map(|(index, doc)| async move { (index, self.push_document(&doc).await) })
-            .buffer_unordered(concurrency);
+        let mut outcomes =
+            futures_util::stream::iter(work)
+                .map(|(index, doc, replay)| async move {
+                    (index, self.push_document(&doc, replay).await)
+                })
+                .buffer_unordered(concurrency);
+        let mut events = Vec::new();
         while let Some((index, outcome)) = outcomes.next().await {
             let result = &mut results[index];
             if let DocumentOutcome::Retry { after, .. } = &outcome {
                 let delay = after.unwrap_or_default();
                 result.retry = Some(result.retry.map_or(delay, |d| d.max(delay)));
             }
+            if let Some(origin) = &origins[index] {
+                self.history_of(&outcome, origin, &mut events);
+            }
             result.documents.push(outcome);
+        }
+        drop(outcomes);
+        if let Err(e) = self.records.append(events).await {
+            // The records hold the truth; a lost history entry is logged, not worth a redelivery.
+            tracing::warn!(scheme = self.scheme.id(), error = %e, "history not written");
         }
         results
     }
 
-    /// Pushes one document and says what became of it.
-    pub async fn push_document(&self, doc: &RawValue) -> DocumentOutcome {
+    /// The history entries of one outcome: when its page was fetched (first delivery only), then
+    /// what the push did.
+    fn history_of(&self, outcome: &DocumentOutcome, origin: &Origin, events: &mut Vec<Event>) {
+        let now = Timestamp::now();
+        let key = outcome.key().to_owned();
+        if origin.first_delivery {
+            events.push(Event {
+                scheme: self.scheme.id().to_owned(),
+                key: key.clone(),
+                at: origin.fetched_at.unwrap_or(now),
+                what: "fetched".into(),
+                detail: origin.label.clone(),
+                target_id: None,
+            });
+        }
+        let (what, detail, target_id) = describe(outcome);
+        events.push(Event {
+            scheme: self.scheme.id().to_owned(),
+            key,
+            at: now,
+            what: what.into(),
+            detail: if origin.replay {
+                format!("{detail} (replay)")
+            } else {
+                detail
+            },
+            target_id,
+        });
+    }
+
+    /// Pushes one document and says what became of it. `replay`: an operator asked for it again,
+    /// so an earlier failure or conflict does not stop it.
+    pub async fn push_document(&self, doc: &RawValue, replay: bool) -> DocumentOutcome {
         let now = Timestamp::now();
         let prepared = match self.prepare(doc.get()) {
             Ok(p) => p,
-            Err(outcome) => return self.record_unmappable(doc.get(), outcome, now).await,
+            Err(unmappable) => return self.record_unmappable(doc.get(), unmappable, now).await,
         };
-        match self.sync(&prepared, now).await {
+        match self.sync(&prepared, now, replay).await {
             Ok(outcome) => outcome,
             Err(e) => retry_store(&prepared.key, e),
         }
     }
 
-    fn prepare(&self, text: &str) -> Result<Prepared, (Option<String>, String, String)> {
+    fn prepare(&self, text: &str) -> Result<Prepared, Unmappable> {
         let mapper = &self.scheme.mapper;
-        let doc = mapper.parse(text).map_err(|e| {
-            (
-                None,
-                String::new(),
-                format!("source document is not valid JSON: {e}"),
-            )
+        let doc = mapper.parse(text).map_err(|e| Unmappable {
+            key: None,
+            version: String::new(),
+            lookup: String::new(),
+            reason: format!("source document is not valid JSON: {e}"),
         })?;
-        let key = mapper.document_key(&doc);
         let version = mapper.document_version(&doc).unwrap_or_default();
-        let Some(key) = key else {
-            return Err((
-                None,
+        let lookup = mapper.document_lookup(&doc).unwrap_or_default();
+        let Some(key) = mapper.document_key(&doc) else {
+            return Err(Unmappable {
+                key: None,
                 version,
-                format!("document has no {}", mapper.key_field()),
-            ));
+                lookup,
+                reason: format!("document has no {}", mapper.key_field()),
+            });
         };
-        let body = mapper
-            .map(&doc)
-            .map_err(|e| (Some(key.clone()), version.clone(), e.to_string()))?;
+        let body = match mapper.map(&doc) {
+            Ok(body) => body,
+            Err(e) => {
+                return Err(Unmappable {
+                    key: Some(key),
+                    version,
+                    lookup,
+                    reason: e.to_string(),
+                });
+            }
+        };
         let text = serde_json::to_string(&body).expect("a JSON value serialises");
         Ok(Prepared {
             hash: content_hash(&text),
             key,
             version,
+            lookup,
             body,
             text,
         })
@@ -222,7 +372,12 @@ where
     async fn record_unmappable(
         &self,
         text: &str,
-        (key, version, reason): (Option<String>, String, String),
+        Unmappable {
+            key,
+            version,
+            lookup,
+            reason,
+        }: Unmappable,
         now: Timestamp,
     ) -> DocumentOutcome {
         let hash = format!("source:{}", content_hash(text));
@@ -255,6 +410,7 @@ where
             record.state = RecordState::Failed;
             record.hash = hash.clone();
             record.version = version.clone();
+            record.lookup = lookup.clone();
             record.attempts += 1;
             record.last_error = Some(reason.clone());
             record.claim_until = None;
@@ -272,13 +428,15 @@ where
         }
     }
 
-    async fn sync(&self, doc: &Prepared, now: Timestamp) -> Step {
+    async fn sync(&self, doc: &Prepared, now: Timestamp, replay: bool) -> Step {
         let scheme = self.scheme.id();
         let key = doc.key.clone();
         let record = self.records.record(scheme, &key).await?;
         match verdict(record.as_ref(), &doc.hash, &doc.version, now) {
             Verdict::Unchanged => return Ok(DocumentOutcome::Unchanged { key }),
             Verdict::Superseded => return Ok(DocumentOutcome::Superseded { key }),
+            // An operator's replay pushes it again: same claim, same settling, so never twice.
+            Verdict::FailedBefore if replay => {}
             Verdict::FailedBefore => {
                 let record = record.expect("a verdict about an earlier failure has its record");
                 return Ok(if record.state == RecordState::Conflict {
@@ -305,7 +463,7 @@ where
         let mut record = record.unwrap_or_else(|| SyncRecord::new(scheme, &key, now));
         let in_target = record.target_id.is_some()
             && matches!(record.state, RecordState::Synced | RecordState::Conflict);
-        if in_target && self.scheme.push.on_change == OnChange::Conflict {
+        if in_target && !replay && self.scheme.push.on_change == OnChange::Conflict {
             record.state = RecordState::Conflict;
             record.last_error = Some(format!(
                 "conflict: the source changed after sync (version {} → {}); policy is conflict",
@@ -328,6 +486,7 @@ where
         record.hash = doc.hash.clone();
         record.version = doc.version.clone();
         record.number = self.target.number(&doc.body);
+        record.lookup = doc.lookup.clone();
         record.updated_at = now;
         if !pending && record.target_id.is_none() {
             record.unsure = Some(doc.text.clone());

@@ -62,6 +62,9 @@ pub struct SyncRecord {
     pub version: String,
     /// The target's document number (Kingdee `billno`, Yonyou `code`), for people and look-ups.
     pub number: String,
+    /// A value the source can be asked for this document by (its first `lookup_keys` field that it
+    /// has: `trade_no`, `src_order_no`...): how a replay fetches the document again.
+    pub lookup: String,
     /// The target's id once a write landed.
     pub target_id: Option<String>,
     /// A write whose outcome is unknown: the exact body sent, so the next attempt can find it or
@@ -91,6 +94,7 @@ impl SyncRecord {
             hash: String::new(),
             version: String::new(),
             number: String::new(),
+            lookup: String::new(),
             target_id: None,
             unsure: None,
             attempts: 0,

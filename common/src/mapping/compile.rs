@@ -448,6 +448,9 @@ impl Mapper {
         let mut projection = checker.projection.into_inner();
         projection.keep(&[config.source.key.value.as_str()]);
         projection.keep(&[config.source.version.value.as_str()]);
+        for field in &config.source.lookup_keys {
+            projection.keep(&[field.value.as_str()]);
+        }
         for lines in target.lines.values() {
             projection.keep_shallow(&[lines.value.from.value.as_str()]);
         }
@@ -456,6 +459,12 @@ impl Mapper {
             maps,
             key_field: config.source.key.value.clone(),
             version_field: config.source.version.value.clone(),
+            lookup_fields: config
+                .source
+                .lookup_keys
+                .iter()
+                .map(|k| k.value.clone())
+                .collect(),
             envelope: target_api.and_then(|api| api.envelope.clone()),
             projection,
         })

@@ -114,6 +114,7 @@ pub struct Mapper {
     maps: Arc<functions::ValueMaps>,
     key_field: String,
     version_field: String,
+    lookup_fields: Vec<String>,
     envelope: Option<String>,
     projection: Projection,
 }
@@ -343,6 +344,14 @@ impl Mapper {
     /// The projection keeps it, so documents parsed with [`Mapper::parse`] carry it.
     pub fn document_version(&self, doc: &Value) -> Option<String> {
         field_text(doc, &self.version_field)
+    }
+
+    /// The first of the scheme's `lookup_keys` the document has a value for (the projection keeps
+    /// them): the value a re-fetch of this one document asks the source for.
+    pub fn document_lookup(&self, doc: &Value) -> Option<String> {
+        self.lookup_fields
+            .iter()
+            .find_map(|field| field_text(doc, field))
     }
 
     fn key_label(&self, doc: &Value) -> String {
