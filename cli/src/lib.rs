@@ -4,6 +4,8 @@
 
 pub mod config;
 mod demo;
+pub mod faults;
+mod ops;
 mod preview;
 pub mod run;
 pub mod runtime;
@@ -51,6 +53,19 @@ enum Command {
     /// Run the sandbox (local WDT, Kingdee and Yonyou stand-ins) until stopped; print its URLs and
     /// test credentials.
     Sandbox(sandbox::Args),
+    /// Per scheme: the cursor and its lag, records by state, queued and dead messages, the latest
+    /// failures with their reasons.
+    Status(ops::StatusArgs),
+    /// One document's record and full history: when it was fetched, each push with its outcome
+    /// and the target's answer, its target id.
+    Record(ops::RecordArgs),
+    /// Push again: the failed documents, the dead letters, or documents by key (never twice).
+    Replay(ops::ReplayArgs),
+    /// Fetch a window or documents by key again and push them; the cursor stays where it is.
+    Resync(ops::ResyncArgs),
+    /// Per day: documents in the source, synced, failed and found in the target, with every
+    /// difference listed (对账).
+    Reconcile(ops::ReconcileArgs),
 }
 
 /// Runs `ferry` with `args` (program name first); returns the exit status.
@@ -101,9 +116,22 @@ where
                 1
             });
         }
+        Command::Status(args) => return report("status", ops::status(&args, out), err),
+        Command::Record(args) => return report("record", ops::record(&args, out), err),
+        Command::Replay(args) => return report("replay", ops::replay(&args, out), err),
+        Command::Resync(args) => return report("resync", ops::resync(&args, out), err),
+        Command::Reconcile(args) => return report("reconcile", ops::reconcile(&args, out), err),
     };
     result.unwrap_or_else(|e| {
         let _ = writeln!(err, "ferry: {e}");
+        1
+    })
+}
+
+/// A command's exit status, its error printed as `ferry COMMAND: ERROR`.
+fn report(command: &str, result: Result<i32, String>, err: &mut dyn Write) -> i32 {
+    result.unwrap_or_else(|e| {
+        let _ = writeln!(err, "ferry {command}: {e}");
         1
     })
 }

@@ -82,9 +82,9 @@ impl Default for Settings {
 pub struct SchemeRuntime {
     /// The scheme.
     pub scheme: Scheme,
-    source: WdtSource,
-    target: AnyTarget,
-    pacer: Option<Arc<Pacer>>,
+    pub(crate) source: WdtSource,
+    pub(crate) target: AnyTarget,
+    pub(crate) pacer: Option<Arc<Pacer>>,
     /// Its page queue.
     pub queue: EmbeddedQueue,
     start: Option<Timestamp>,
@@ -111,13 +111,22 @@ impl Clients {
     /// Clients for the configured connectors. Retries inside a client are few and short: the
     /// queue's redelivery is the engine's retry.
     pub fn new(config: &ConnectorsConfig) -> Result<Clients, String> {
-        let http = HttpSettings {
+        Clients::with_http(config, Clients::http())
+    }
+
+    /// The HTTP settings [`Clients::new`] uses.
+    pub fn http() -> HttpSettings {
+        HttpSettings {
             retry: RetrySettings {
                 max_attempts: 3,
                 ..RetrySettings::default()
             },
             ..HttpSettings::default()
-        };
+        }
+    }
+
+    /// Clients with other HTTP settings (a short timeout, when timeouts are what is tested).
+    pub fn with_http(config: &ConnectorsConfig, http: HttpSettings) -> Result<Clients, String> {
         Ok(Clients {
             wdt: config
                 .wdt
@@ -314,6 +323,51 @@ impl Runtime {
             .map_err(|e| e.to_string())?;
         }
         Ok(true)
+    }
+
+    /// Pushes scheme `index` until its queue is empty (dead letters aside), waiting out redelivery
+    /// delays and messages a dead process still holds; gives up after `patience`.
+    pub async fn drain(
+        &self,
+        index: usize,
+        tally: &mut Tally,
+        patience: Duration,
+    ) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            if self.push_batch(index, tally, &|_| {}).await? {
+                continue;
+            }
+            let depth = self.schemes[index]
+                .queue
+                .depth()
+                .await
+                .map_err(|e| e.to_string())?;
+            if depth == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "{depth} messages of {} still queued after {patience:?}",
+                    self.schemes[index].scheme.id()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The index of the scheme with id `id`, or an error naming the ones this runtime has.
+    pub fn index_of(&self, id: &str) -> Result<usize, String> {
+        self.schemes
+            .iter()
+            .position(|s| s.scheme.id() == id)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.schemes.iter().map(|s| s.scheme.id()).collect();
+                format!(
+                    "unknown scheme '{id}': this configuration runs {}",
+                    known.join(", ")
+                )
+            })
     }
 
     /// Polls scheme `index` once and pushes until its queue is empty (dead letters aside); poll

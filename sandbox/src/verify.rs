@@ -106,6 +106,11 @@ impl Sandbox {
                     continue;
                 }
                 let key = text(&doc[scheme.mapper.key_field()]);
+                if key.is_empty() {
+                    // Without its key a document cannot be tracked, so it must not be synced.
+                    expected.insert(format!("unkeyed:{index}"), (key, None));
+                    continue;
+                }
                 let raw = doc.to_string();
                 if raw.len() > ferry_common::engine::MAX_MESSAGE_BYTES {
                     expected.insert(format!("oversize:{key}"), (key, None));

@@ -3,6 +3,8 @@
 mod check;
 mod cli;
 mod connectors;
+mod faults;
 mod golden;
 mod invariants;
+mod ops;
 mod pipeline;

@@ -207,6 +207,46 @@ impl RecordStore for EmbeddedStore {
 }
 
 impl EmbeddedStore {
+    /// The latest-changed records of a scheme in `state`, newest first.
+    pub fn recent(
+        &self,
+        scheme: &str,
+        state: RecordState,
+        limit: usize,
+    ) -> Result<Vec<SyncRecord>, StoreError> {
+        let db = self.lock();
+        let fail = |e| StoreError::new(format!("list recent records {scheme}"), e);
+        let mut stmt = db
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 AND state = ?2
+                 ORDER BY updated_at DESC LIMIT ?3"
+            ))
+            .map_err(fail)?;
+        stmt.query_map(
+            params![scheme, state.as_str(), limit.min(i64::MAX as usize) as i64],
+            record_of,
+        )
+        .map_err(fail)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)
+    }
+
+    /// The records whose target number or look-up value is `text` (what people know a document by:
+    /// its order number rather than its internal key).
+    pub fn find_by_number(&self, scheme: &str, text: &str) -> Result<Vec<SyncRecord>, StoreError> {
+        let db = self.lock();
+        let fail = |e| StoreError::new(format!("find records {scheme} numbered {text}"), e);
+        let mut stmt = db
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 AND (number = ?2 OR lookup = ?2)"
+            ))
+            .map_err(fail)?;
+        stmt.query_map(params![scheme, text], record_of)
+            .map_err(fail)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)
+    }
+
     /// Records per state of a scheme.
     pub fn counts(&self, scheme: &str) -> Result<Vec<(RecordState, u64)>, StoreError> {
         let db = self.lock();

@@ -330,6 +330,37 @@ where
         Ok((report, missing))
     }
 
+    /// Every document in `window` (cut to the API's span), read without queueing anything and
+    /// without moving the cursor: what reconciliation counts. One entry per key, its latest version.
+    pub async fn scan(&self, window: Window) -> Result<Vec<serde_json::Value>, PollError> {
+        let key_field = self.scheme.mapper.key_field();
+        let size = u64::from(self.page_size());
+        let mut seen: HashMap<String, serde_json::Value> = HashMap::new();
+        let mut unkeyed = Vec::new();
+        for part in window.split(self.scheme.window.max_span) {
+            let mut page_no = 0;
+            loop {
+                let page = self.source.query(&self.params(&part, page_no)?).await?;
+                let total = page.total_count.unwrap_or(page.documents.len() as u64);
+                for doc in page.documents {
+                    match scalar_text(doc.get(key_field)) {
+                        Some(key) => {
+                            seen.insert(key, doc);
+                        }
+                        None => unkeyed.push(doc),
+                    }
+                }
+                page_no += 1;
+                if u64::from(page_no) * size >= total {
+                    break;
+                }
+            }
+        }
+        let mut documents: Vec<serde_json::Value> = seen.into_values().collect();
+        documents.extend(unkeyed);
+        Ok(documents)
+    }
+
     fn params(&self, window: &Window, page_no: u32) -> Result<Vec<(String, String)>, PollError> {
         self.scheme
             .mapper
