@@ -286,8 +286,8 @@ impl Mix<'_> {
         for round in 0..2 {
             rounds += 1;
             (self.progress)(&format!("round {rounds}: poll and push under faults"));
-            for index in 0..schemes {
-                self.faulted_round(index, round == 0, &mut engine, &mut tallies[index])
+            for (index, tally) in tallies.iter_mut().enumerate() {
+                self.faulted_round(index, round == 0, &mut engine, tally)
                     .await?;
             }
             if round == 0 {
@@ -514,11 +514,16 @@ pub async fn check_records(
 ) -> Result<(u64, u64, Vec<String>), String> {
     let run = &runtime.schemes[index];
     let scheme = run.scheme.id();
-    let (service, bills) = match run.scheme.config.target.connector.value {
-        TargetConnector::Kingdee => ("kingdee", sandbox.kingdee_bills()),
-        TargetConnector::Yonyou => ("yonyou", sandbox.yonyou_orders()),
+    // The document number Ferry sends (Kingdee `billno`, Yonyou `code`; Yonyou numbers its orders
+    // itself as well, which is not what the records keep).
+    let (service, field, bills) = match run.scheme.config.target.connector.value {
+        TargetConnector::Kingdee => ("kingdee", "billno", sandbox.kingdee_bills()),
+        TargetConnector::Yonyou => ("yonyou", "code", sandbox.yonyou_orders()),
     };
-    let numbers: HashMap<String, String> = bills.into_iter().map(|b| (b.id, b.number)).collect();
+    let numbers: HashMap<String, String> = bills
+        .into_iter()
+        .map(|b| (b.id, b.body[field].as_str().unwrap_or_default().to_owned()))
+        .collect();
     let refusals: BTreeMap<String, String> = sandbox
         .receptions()
         .into_iter()
@@ -526,11 +531,6 @@ pub async fn check_records(
         .filter(|r| !matches!(r.outcome.as_str(), "created" | "updated" | "repeat"))
         .map(|r| {
             let body = r.body.get("data").unwrap_or(&r.body);
-            let field = if service == "kingdee" {
-                "billno"
-            } else {
-                "code"
-            };
             let number = body[field].as_str().unwrap_or_default().to_owned();
             (number, r.outcome)
         })
@@ -579,6 +579,11 @@ pub async fn check_records(
             }
             other => problems.push(format!("{key}: left {}", other.as_str())),
         }
+    }
+    if problems.len() > 20 {
+        let more = problems.len() - 20;
+        problems.truncate(20);
+        problems.push(format!("and {more} more"));
     }
     if synced != verification.found {
         problems.push(format!(

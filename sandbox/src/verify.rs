@@ -26,7 +26,8 @@ pub struct Verification {
     pub duplicated: u64,
     /// Documents whose bill holds older content than the source's latest.
     pub stale: u64,
-    /// Expected documents with no bill because the target refused them for good.
+    /// Expected documents the target refused for good: no bill, or a bill the target kept unchanged
+    /// when it refused the latest content (a re-approved stock-out whose new number it rejects).
     pub refused: u64,
     /// Expected documents the mapping rejects (no bill is right for them).
     pub unmappable: u64,
@@ -60,6 +61,18 @@ fn number_of(connector: TargetConnector, body: &Value) -> String {
     };
     let text = body.get(field).and_then(Value::as_str).unwrap_or_default();
     base_number(text).to_owned()
+}
+
+/// The bill number a body carries, as sent (a re-approval suffix included).
+fn full_number(connector: TargetConnector, body: &Value) -> String {
+    let field = match connector {
+        TargetConnector::Kingdee => "billno",
+        TargetConnector::Yonyou => "code",
+    };
+    body.get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A stock-out number approved again gets `-N` appended; the base names the stock-out for ever.
@@ -140,7 +153,7 @@ impl Sandbox {
                     TargetConnector::Kingdee => r.body.clone(),
                     TargetConnector::Yonyou => r.body.get("data").cloned().unwrap_or_default(),
                 };
-                number_of(connector, &body)
+                full_number(connector, &body)
             })
             .collect();
         let mut by_number: HashMap<String, Vec<Bill>> = HashMap::new();
@@ -160,11 +173,15 @@ impl Sandbox {
                 }
                 continue;
             };
+            let refused_latest = refused.contains(&full_number(connector, mapped));
             match by_number.get(number).map(Vec::as_slice) {
-                None | Some([]) if refused.contains(number) => report.refused += 1,
+                None | Some([]) if refused_latest => report.refused += 1,
                 None | Some([]) => {
                     report.missing += 1;
                     report.example("missing", key);
+                }
+                Some([bill]) if refused_latest && comparable(bill.body.clone()) != *mapped => {
+                    report.refused += 1;
                 }
                 Some([bill]) => {
                     report.found += 1;

@@ -88,7 +88,7 @@ async fn throttling() {
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicate_deliveries() {
     let (_, _, report) = prove("duplicates", 200, &[Injury::DuplicateDeliveries]).await;
-    assert!(report.engine.duplicate_messages > 10, "{:?}", report.engine);
+    assert!(report.engine.duplicate_messages >= 4, "{:?}", report.engine);
     // The second copy of every page found its documents synced already.
     assert!(report.schemes.iter().all(|s| s.push.unchanged >= 200));
 }
@@ -138,7 +138,7 @@ async fn stockout_reapproval() {
     let renumbered = sandbox
         .yonyou_orders()
         .iter()
-        .filter(|o| o.number.ends_with("-1"))
+        .filter(|o| o.body["code"].as_str().is_some_and(|c| c.ends_with("-1")))
         .count();
     assert_eq!(renumbered, 2);
 }

@@ -122,7 +122,7 @@ struct Unmappable {
 
 /// Where a delivered message came from, for the documents' history.
 struct Origin {
-    first_delivery: bool,
+    delivery: u32,
     fetched_at: Option<Timestamp>,
     replay: bool,
     label: String,
@@ -135,7 +135,7 @@ impl Origin {
             None => "look-up by key".to_owned(),
         };
         Origin {
-            first_delivery: delivery.receive_count <= 1,
+            delivery: delivery.receive_count,
             fetched_at: message.fetched_at,
             replay: message.replay,
             label: if message.replay {
@@ -284,21 +284,24 @@ where
         results
     }
 
-    /// The history entries of one outcome: when its page was fetched (first delivery only), then
+    /// The history entries of one outcome: when its page was fetched (and which delivery of it
+    /// this is: a batch cut short by a crash writes no history, so each delivery says it again), then
     /// what the push did.
     fn history_of(&self, outcome: &DocumentOutcome, origin: &Origin, events: &mut Vec<Event>) {
         let now = Timestamp::now();
         let key = outcome.key().to_owned();
-        if origin.first_delivery {
-            events.push(Event {
-                scheme: self.scheme.id().to_owned(),
-                key: key.clone(),
-                at: origin.fetched_at.unwrap_or(now),
-                what: "fetched".into(),
-                detail: origin.label.clone(),
-                target_id: None,
-            });
-        }
+        events.push(Event {
+            scheme: self.scheme.id().to_owned(),
+            key: key.clone(),
+            at: origin.fetched_at.unwrap_or(now),
+            what: "fetched".into(),
+            detail: if origin.delivery > 1 {
+                format!("{} (delivery {})", origin.label, origin.delivery)
+            } else {
+                origin.label.clone()
+            },
+            target_id: None,
+        });
         let (what, detail, target_id) = describe(outcome);
         events.push(Event {
             scheme: self.scheme.id().to_owned(),
