@@ -17,9 +17,14 @@ use crate::runtime::{Clients, Runtime, SchemePlan, SchemeSummary, Settings};
 /// Options of `ferry demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Orders in the sandbox (and as many stock-outs).
-    #[arg(long, default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
-    orders: u64,
+    /// Orders in the sandbox (and as many stock-outs); 3,000 by default, 500 with `--faults`.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    orders: Option<u64>,
+    /// Run under the whole fault mix (server errors, timeouts, lost answers, expired tokens,
+    /// throttling, duplicate deliveries, killed pollers and pushers, drift, late commits,
+    /// re-approvals, edits after sync, refusals) and prove nothing was lost or duplicated.
+    #[arg(long)]
+    faults: bool,
     /// Print the summary as one JSON object on the last line.
     #[arg(long)]
     json: bool,
@@ -49,14 +54,167 @@ struct DemoResult {
 
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
     let runtime = crate::async_runtime()?;
+    if args.faults {
+        return runtime.block_on(demo_faults(args, out));
+    }
     runtime.block_on(demo(args, out))
+}
+
+/// The demo under the fault mix: the sandbox misbehaves in every way at once, and the targets are
+/// verified against the sources at the end.
+async fn demo_faults(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
+    use crate::faults::{Injury, Mix, bundled_plans, sandbox_config};
+    let orders = args.orders.unwrap_or(500);
+    let mut config = SandboxConfig {
+        seed: args.seed,
+        documents: orders,
+        limits: RateLimits::demo(),
+        ..SandboxConfig::default()
+    };
+    sandbox_config(&Injury::ALL, &mut config);
+    let sandbox = Sandbox::start(config)
+        .await
+        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    let temp = std::env::temp_dir().join(format!("ferry-demo-faults-{}", std::process::id()));
+    let store = args.store.clone().unwrap_or_else(|| temp.join("ferry.db"));
+    if !args.json {
+        writeln!(
+            out,
+            "Sandbox with {orders} orders and {orders} stock-outs, every fault on; store {}",
+            store.display()
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let plans = || bundled_plans(&sandbox).unwrap_or_default();
+    let quiet = args.json;
+    let progress = move |step: &str| {
+        if !quiet {
+            eprintln!("  {step}");
+        }
+    };
+    let report = Mix {
+        sandbox: &sandbox,
+        store,
+        plans: &plans,
+        injuries: Injury::ALL.to_vec(),
+        progress: &progress,
+    }
+    .run()
+    .await?;
+    if args.store.is_none() {
+        let _ = std::fs::remove_dir_all(&temp);
+    }
+    print_faults(&report, args.json, out).map_err(|e| e.to_string())?;
+    Ok(if report.is_clean() { 0 } else { 1 })
+}
+
+fn print_faults(
+    report: &crate::faults::MixReport,
+    json: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    if json {
+        return writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&serde_json::json!({
+                "ok": report.is_clean(),
+                "faults_injected": report.faults(),
+                "report": report,
+            }))
+            .expect("serialisable")
+        );
+    }
+    let mut injected = Table::new();
+    injected
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_header(["where", "fault", "times"]);
+    for i in &report.injected {
+        injected.add_row(vec![
+            format!("{:?}", i.endpoint),
+            format!("{:?}", i.fault),
+            i.count.to_string(),
+        ]);
+    }
+    let e = &report.engine;
+    for (what, n) in [
+        ("poller killed mid-window", u64::from(e.pollers_killed)),
+        (
+            "pusher killed after a target write",
+            u64::from(e.pushers_killed),
+        ),
+        ("message delivered twice", e.duplicate_messages),
+        ("late commit", u64::from(e.late_commits)),
+        ("edit after sync", u64::from(e.edits_after_sync)),
+        ("stock-out re-approved", u64::from(e.reapprovals)),
+    ] {
+        injected.add_row(vec![
+            "engine / source".to_owned(),
+            what.to_owned(),
+            n.to_string(),
+        ]);
+    }
+    let mut check = Table::new();
+    check.load_style(UTF8_FULL_CONDENSED).set_header([
+        "scheme",
+        "documents",
+        "found once",
+        "lost",
+        "duplicated",
+        "stale",
+        "refused (failed records)",
+        "records agree",
+    ]);
+    for s in &report.schemes {
+        let v = &s.verification;
+        check.add_row(vec![
+            s.scheme.clone(),
+            v.expected.to_string(),
+            v.found.to_string(),
+            v.missing.to_string(),
+            v.duplicated.to_string(),
+            v.stale.to_string(),
+            format!("{} ({})", v.refused, s.failed),
+            if s.problems.is_empty() {
+                "yes".to_owned()
+            } else {
+                s.problems.join("; ")
+            },
+        ]);
+    }
+    writeln!(
+        out,
+        "
+Faults injected: {}
+{injected}",
+        report.faults()
+    )?;
+    writeln!(
+        out,
+        "
+Verification after {} rounds: the sandbox targets against the sources
+{check}",
+        report.rounds
+    )?;
+    writeln!(
+        out,
+        "
+{} in {:.1} s",
+        if report.is_clean() {
+            "Under every fault: each source document is in its target exactly once with its latest content"
+        } else {
+            "VERIFICATION FAILED: see the table above"
+        },
+        report.seconds
+    )
 }
 
 async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
     let started = Instant::now();
+    let orders = args.orders.unwrap_or(3_000);
     let sandbox = Sandbox::start(SandboxConfig {
         seed: args.seed,
-        documents: args.orders,
+        documents: orders,
         limits: RateLimits::demo(),
         ..SandboxConfig::default()
     })
@@ -81,8 +239,8 @@ async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
         writeln!(
             out,
             "Sandbox with {} orders and {} stock-outs; store {}",
-            args.orders,
-            args.orders,
+            orders,
+            orders,
             store.display()
         )
         .map_err(|e| e.to_string())?;
@@ -126,7 +284,7 @@ async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
         });
     }
     let result = DemoResult {
-        orders: args.orders,
+        orders,
         seconds: started.elapsed().as_secs_f64(),
         ok: results.iter().all(|r| r.verification.is_clean()),
         schemes: results,
