@@ -338,11 +338,7 @@ impl Runtime {
             if self.push_batch(index, tally, &|_| {}).await? {
                 continue;
             }
-            let depth = self.schemes[index]
-                .queue
-                .depth()
-                .await
-                .map_err(|e| e.to_string())?;
+            let depth = self.depth(index).await?;
             if depth == 0 {
                 return Ok(());
             }
@@ -354,6 +350,15 @@ impl Runtime {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Messages of scheme `index` waiting or in flight.
+    async fn depth(&self, index: usize) -> Result<u64, String> {
+        self.schemes[index]
+            .queue
+            .depth()
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The index of the scheme with id `id`, or an error naming the ones this runtime has.
@@ -391,11 +396,7 @@ impl Runtime {
                 if self.push_batch(index, &mut tally, on_document).await? {
                     continue;
                 }
-                let depth = self.schemes[index]
-                    .queue
-                    .depth()
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let depth = self.depth(index).await?;
                 if !still_polling && depth == 0 {
                     return Ok::<_, String>(tally);
                 }

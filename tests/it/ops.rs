@@ -43,6 +43,17 @@ async fn run(config: &str, args: &[&str]) -> Output {
     ferry_async(&argv).await
 }
 
+/// `ferry reconcile SCHEME --from FROM --to TO --json`, parsed.
+async fn reconcile(config: &str, scheme: &str, from: &str, to: &str) -> Value {
+    json_of(
+        &run(
+            config,
+            &["reconcile", scheme, "--from", from, "--to", to, "--json"],
+        )
+        .await,
+    )
+}
+
 fn json_of(output: &Output) -> Value {
     assert_eq!(output.code, 0, "{output:?}");
     serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", output.stdout))
@@ -225,21 +236,7 @@ async fn status_record_replay_resync_and_reconcile() {
     assert_eq!(neither.code, 2, "{neither:?}");
 
     // Month-end reconciliation: per day, source = synced + failed, the target agreeing.
-    let trades_check = json_of(
-        &run(
-            &config,
-            &[
-                "reconcile",
-                TRADES,
-                "--from",
-                &start[..10],
-                "--to",
-                &today,
-                "--json",
-            ],
-        )
-        .await,
-    );
+    let trades_check = reconcile(&config, TRADES, &start[..10], &today).await;
     assert_eq!(trades_check["target_checked"], true);
     let days = trades_check["days"].as_array().unwrap();
     let sum =
@@ -255,21 +252,7 @@ async fn status_record_replay_resync_and_reconcile() {
             .iter()
             .all(|d| d["issue"].as_str().unwrap().contains("已冻结"))
     );
-    let stockout_check = json_of(
-        &run(
-            &config,
-            &[
-                "reconcile",
-                STOCKOUTS,
-                "--from",
-                &start[..10],
-                "--to",
-                &today,
-                "--json",
-            ],
-        )
-        .await,
-    );
+    let stockout_check = reconcile(&config, STOCKOUTS, &start[..10], &today).await;
     let days = stockout_check["days"].as_array().unwrap();
     assert_eq!(sum("source", days), 120);
     assert_eq!(sum("failed", days), refused);
@@ -288,21 +271,7 @@ async fn status_record_replay_resync_and_reconcile() {
             jiff::Timestamp::now().as_second() - 5,
         )
     });
-    let edited = json_of(
-        &run(
-            &config,
-            &[
-                "reconcile",
-                TRADES,
-                "--from",
-                &start[..10],
-                "--to",
-                &today,
-                "--json",
-            ],
-        )
-        .await,
-    );
+    let edited = reconcile(&config, TRADES, &start[..10], &today).await;
     let issues = edited["differences"].as_array().unwrap();
     assert_eq!(issues.len() as u64, kd_refused + 1, "{issues:?}");
     assert!(issues.iter().any(|i| {
