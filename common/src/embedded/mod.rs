@@ -99,6 +99,20 @@ impl EmbeddedStore {
         )
         .map_err(|e| fail(&e))?;
         db.execute_batch(SCHEMA).map_err(|e| fail(&e))?;
+        // Stores made before records kept a look-up value gain the column (empty: such records
+        // are replayed by window rather than by key).
+        let has_lookup: bool = db
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('records') WHERE name = 'lookup'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| fail(&e))?
+            > 0;
+        if !has_lookup {
+            db.execute_batch("ALTER TABLE records ADD COLUMN lookup TEXT NOT NULL DEFAULT ''")
+                .map_err(|e| fail(&e))?;
+        }
         Ok(EmbeddedStore {
             db: Arc::new(Mutex::new(db)),
             path: path.to_owned(),

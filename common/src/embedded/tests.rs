@@ -140,3 +140,62 @@ async fn the_queue_hides_redelivers_and_dead_letters_like_sqs() {
         "b"
     );
 }
+
+#[tokio::test]
+async fn history_is_kept_per_document_in_order_and_older_stores_gain_the_lookup_column() {
+    use crate::engine::ports::{Event, HistoryLog};
+    let path = temp_db("history");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        // A store from before records kept a look-up value.
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch(
+            "CREATE TABLE records (scheme TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
+             hash TEXT NOT NULL, version TEXT NOT NULL, number TEXT NOT NULL, target_id TEXT,
+             unsure TEXT, attempts INTEGER NOT NULL, last_error TEXT, claim_until INTEGER,
+             created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, revision INTEGER NOT NULL,
+             PRIMARY KEY (scheme, key)) WITHOUT ROWID;",
+        )
+        .unwrap();
+    }
+    let store = EmbeddedStore::open(&path).unwrap();
+    let now = Timestamp::from_second(1_000_000).unwrap();
+    let mut record = SyncRecord::new("s", "k1", now);
+    record.lookup = "JY1".into();
+    assert!(store.put(&record).await.unwrap());
+    assert_eq!(
+        store.record("s", "k1").await.unwrap().unwrap().lookup,
+        "JY1"
+    );
+    assert_eq!(store.find_by_number("s", "JY1").unwrap().len(), 1);
+    let event = |key: &str, what: &str, second: i64| Event {
+        scheme: "s".into(),
+        key: key.into(),
+        at: Timestamp::from_second(second).unwrap(),
+        what: what.into(),
+        detail: String::new(),
+        target_id: None,
+    };
+    store
+        .append(vec![event("k1", "fetched", 1), event("k2", "fetched", 1)])
+        .await
+        .unwrap();
+    store
+        .append(vec![event("k1", "retry", 2), event("k1", "created", 3)])
+        .await
+        .unwrap();
+    let whats = |events: Vec<Event>| events.into_iter().map(|e| e.what).collect::<Vec<_>>();
+    assert_eq!(
+        whats(store.history("s", "k1", 10).await.unwrap()),
+        ["fetched", "retry", "created"]
+    );
+    // The latest ones when limited, still oldest first.
+    assert_eq!(
+        whats(store.history("s", "k1", 2).await.unwrap()),
+        ["retry", "created"]
+    );
+    assert_eq!(
+        whats(store.history("s", "k2", 10).await.unwrap()),
+        ["fetched"]
+    );
+}
