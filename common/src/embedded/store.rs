@@ -114,12 +114,12 @@ fn record_of(r: &Row<'_>) -> rusqlite::Result<SyncRecord> {
 
 impl RecordStore for EmbeddedStore {
     async fn record(&self, scheme: &str, key: &str) -> Result<Option<SyncRecord>, StoreError> {
-        let db = self.lock();
-        db.prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 AND key = ?2"
-        ))
-        .and_then(|mut stmt| stmt.query_row(params![scheme, key], record_of).optional())
-        .map_err(|e| StoreError::new(format!("read record {scheme}/{key}"), e))
+        // (scheme, key) is the primary key: at most one row.
+        Ok(self
+            .select_records("scheme = ?1 AND key = ?2", params![scheme, key], || {
+                format!("read record {scheme}/{key}")
+            })?
+            .pop())
     }
 
     async fn put(&self, r: &SyncRecord) -> Result<bool, StoreError> {
@@ -169,44 +169,46 @@ impl RecordStore for EmbeddedStore {
         state: Option<RecordState>,
         limit: usize,
     ) -> Result<Vec<SyncRecord>, StoreError> {
-        let db = self.lock();
-        let fail = |e| StoreError::new(format!("list records {scheme}"), e);
         let limit = limit.min(i64::MAX as usize) as i64;
-        let mut rows = Vec::new();
+        let operation = || format!("list records {scheme}");
+        // Two statements, so the by-state one uses its index.
         match state {
-            Some(state) => {
-                let mut stmt = db
-                    .prepare_cached(&format!(
-                        "SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 AND state = ?2
-                         ORDER BY updated_at LIMIT ?3"
-                    ))
-                    .map_err(fail)?;
-                for row in stmt
-                    .query_map(params![scheme, state.as_str(), limit], record_of)
-                    .map_err(fail)?
-                {
-                    rows.push(row.map_err(fail)?);
-                }
-            }
-            None => {
-                let mut stmt = db
-                    .prepare_cached(&format!(
-                        "SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 ORDER BY updated_at LIMIT ?2"
-                    ))
-                    .map_err(fail)?;
-                for row in stmt
-                    .query_map(params![scheme, limit], record_of)
-                    .map_err(fail)?
-                {
-                    rows.push(row.map_err(fail)?);
-                }
-            }
+            Some(state) => self.select_records(
+                "scheme = ?1 AND state = ?2 ORDER BY updated_at LIMIT ?3",
+                params![scheme, state.as_str(), limit],
+                operation,
+            ),
+            None => self.select_records(
+                "scheme = ?1 ORDER BY updated_at LIMIT ?2",
+                params![scheme, limit],
+                operation,
+            ),
         }
-        Ok(rows)
     }
 }
 
 impl EmbeddedStore {
+    /// Records matching `condition` (the SQL after `WHERE`, with its ordering and limit), read
+    /// with `values`; `operation` names the read in errors.
+    fn select_records(
+        &self,
+        condition: &str,
+        values: &[&dyn rusqlite::ToSql],
+        operation: impl Fn() -> String,
+    ) -> Result<Vec<SyncRecord>, StoreError> {
+        let fail = |e| StoreError::new(operation(), e);
+        let db = self.lock();
+        let mut stmt = db
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE {condition}"
+            ))
+            .map_err(fail)?;
+        stmt.query_map(values, record_of)
+            .map_err(fail)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)
+    }
+
     /// The latest-changed records of a scheme in `state`, newest first.
     pub fn recent(
         &self,
@@ -214,37 +216,21 @@ impl EmbeddedStore {
         state: RecordState,
         limit: usize,
     ) -> Result<Vec<SyncRecord>, StoreError> {
-        let db = self.lock();
-        let fail = |e| StoreError::new(format!("list recent records {scheme}"), e);
-        let mut stmt = db
-            .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 AND state = ?2
-                 ORDER BY updated_at DESC LIMIT ?3"
-            ))
-            .map_err(fail)?;
-        stmt.query_map(
+        self.select_records(
+            "scheme = ?1 AND state = ?2 ORDER BY updated_at DESC LIMIT ?3",
             params![scheme, state.as_str(), limit.min(i64::MAX as usize) as i64],
-            record_of,
+            || format!("list recent records {scheme}"),
         )
-        .map_err(fail)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(fail)
     }
 
     /// The records whose target number or look-up value is `text` (what people know a document by:
     /// its order number rather than its internal key).
     pub fn find_by_number(&self, scheme: &str, text: &str) -> Result<Vec<SyncRecord>, StoreError> {
-        let db = self.lock();
-        let fail = |e| StoreError::new(format!("find records {scheme} numbered {text}"), e);
-        let mut stmt = db
-            .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE scheme = ?1 AND (number = ?2 OR lookup = ?2)"
-            ))
-            .map_err(fail)?;
-        stmt.query_map(params![scheme, text], record_of)
-            .map_err(fail)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(fail)
+        self.select_records(
+            "scheme = ?1 AND (number = ?2 OR lookup = ?2)",
+            params![scheme, text],
+            || format!("find records {scheme} numbered {text}"),
+        )
     }
 
     /// Records per state of a scheme.
