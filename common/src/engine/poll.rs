@@ -492,9 +492,12 @@ where
 
     /// A document no message can carry is recorded as failed, so a person sees it.
     async fn record_oversize(&self, text: &str, bytes: usize) -> Result<(), PollError> {
-        let doc: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-        let key_field = self.scheme.mapper.key_field();
-        let Some(key) = scalar_text(doc.get(key_field)) else {
+        // Key, version and look-up value read as push reads them, so the record is the one push uses.
+        let mapper = &self.scheme.mapper;
+        let key_field = mapper.key_field();
+        let doc = mapper.parse(text).ok();
+        let key = doc.as_ref().and_then(|d| mapper.document_key(d));
+        let (Some(doc), Some(key)) = (doc, key.filter(|k| !k.is_empty())) else {
             tracing::error!(
                 scheme = self.scheme.id(),
                 bytes,
@@ -510,22 +513,14 @@ where
                 .await?
                 .unwrap_or_else(|| SyncRecord::new(self.scheme.id(), &key, now));
             record.state = RecordState::Failed;
-            record.version = scalar_text(doc.get(self.scheme.config.source.version.value.as_str()))
-                .unwrap_or_default();
+            record.version = mapper.document_version(&doc).unwrap_or_default();
             record.hash = format!("oversize:{bytes}");
             let reason = format!(
                 "document {key_field}={key} is {bytes} bytes, more than a queue message can carry ({} bytes)",
                 self.queue.max_body()
             );
             record.last_error = Some(reason.clone());
-            record.lookup = self
-                .scheme
-                .config
-                .source
-                .lookup_keys
-                .iter()
-                .find_map(|k| scalar_text(doc.get(k.value.as_str())))
-                .unwrap_or_default();
+            record.lookup = mapper.document_lookup(&doc).unwrap_or_default();
             record.updated_at = now;
             if self.records.put(&record).await? {
                 self.records

@@ -229,13 +229,7 @@ where
             match serde_json::from_str::<PageMessage>(&delivery.body) {
                 Ok(message) if message.scheme == self.scheme.id() => {
                     origin = Some(Origin::of(&message, delivery));
-                    let replay = message.replay;
-                    work.extend(
-                        message
-                            .documents
-                            .into_iter()
-                            .map(|doc| (index, doc, replay)),
-                    );
+                    work.extend(message.documents.into_iter().map(|doc| (index, doc)));
                 }
                 Ok(message) => result.documents.push(DocumentOutcome::Failed {
                     key: format!("message:{}", delivery.id),
@@ -258,12 +252,13 @@ where
             results.push(result);
         }
         let concurrency = self.scheme.push.concurrency.max(1);
-        let mut outcomes =
-            futures_util::stream::iter(work)
-                .map(|(index, doc, replay)| async move {
-                    (index, self.push_document(&doc, replay).await)
-                })
-                .buffer_unordered(concurrency);
+        let origins = &origins;
+        let mut outcomes = futures_util::stream::iter(work)
+            .map(|(index, doc)| async move {
+                let replay = origins[index].as_ref().is_some_and(|o| o.replay);
+                (index, self.push_document(&doc, replay).await)
+            })
+            .buffer_unordered(concurrency);
         let mut events = Vec::new();
         while let Some((index, outcome)) = outcomes.next().await {
             let result = &mut results[index];
