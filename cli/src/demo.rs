@@ -5,7 +5,6 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use ferry_common::engine::{DocumentOutcome, PageEvent};
 use ferry_common::{Scheme, bundled};
 use ferry_sandbox::{RateLimits, Sandbox, SandboxConfig, Verification};
@@ -13,6 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::runtime::{Clients, Runtime, SchemePlan, SchemeSummary, Settings};
+use crate::table;
 
 /// Options of `ferry demo`.
 #[derive(Debug, clap::Args)]
@@ -125,10 +125,7 @@ fn print_faults(
             .expect("serialisable")
         );
     }
-    let mut injected = Table::new();
-    injected
-        .load_style(UTF8_FULL_CONDENSED)
-        .set_header(["where", "fault", "times"]);
+    let mut injected = table(&["where", "fault", "times"]);
     for i in &report.injected {
         injected.add_row(vec![
             format!("{:?}", i.endpoint),
@@ -154,8 +151,7 @@ fn print_faults(
             n.to_string(),
         ]);
     }
-    let mut check = Table::new();
-    check.load_style(UTF8_FULL_CONDENSED).set_header([
+    let mut check = table(&[
         "scheme",
         "documents",
         "found once",
@@ -304,8 +300,7 @@ fn print(result: &DemoResult, json: bool, out: &mut dyn Write) -> std::io::Resul
             serde_json::to_string(result).expect("serialisable")
         );
     }
-    let mut sync = Table::new();
-    sync.load_style(UTF8_FULL_CONDENSED).set_header([
+    let mut sync = table(&[
         "scheme",
         "source calls",
         "fetched",
@@ -315,8 +310,7 @@ fn print(result: &DemoResult, json: bool, out: &mut dyn Write) -> std::io::Resul
         "retried",
         "dead letters",
     ]);
-    let mut check = Table::new();
-    check.load_style(UTF8_FULL_CONDENSED).set_header([
+    let mut check = table(&[
         "scheme",
         "expected",
         "found",

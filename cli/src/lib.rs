@@ -128,6 +128,14 @@ where
     })
 }
 
+/// A table for people, in the style every `ferry` command prints.
+pub(crate) fn table(header: &[&str]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    t
+}
+
 /// A command's exit status, its error printed as `ferry COMMAND: ERROR`.
 fn report(command: &str, result: Result<i32, String>, err: &mut dyn Write) -> i32 {
     result.unwrap_or_else(|e| {

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use ferry_common::engine::{
     CursorStore, HistoryLog, PageQueue, PollReport, RecordState, RecordStore, SyncRecord,
     TargetApi, Window,
@@ -19,6 +18,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::runtime::{Runtime, Tally};
+use crate::table;
 
 /// How long a command waits for the queue to drain after queueing work.
 const PATIENCE: Duration = Duration::from_secs(600);
@@ -119,13 +119,6 @@ fn print_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), String>
         serde_json::to_string_pretty(value).expect("serialisable")
     )
     .map_err(io)
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_header(header.to_vec());
-    t
 }
 
 /// Loads the configuration and runs `f` on a runtime.
