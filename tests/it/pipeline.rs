@@ -3,13 +3,12 @@
 //! sources (every document exactly once, with its latest content) and the sync records against the
 //! targets.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ferry_cli::faults::{bundled_plans, check_records};
 use ferry_cli::run::{sandbox_connectors, sandbox_limits};
-use ferry_cli::runtime::{Clients, Runtime, SchemePlan, SchemeSummary, Settings};
-use ferry_common::embedded::EmbeddedStore;
+use ferry_cli::runtime::{Clients, Runtime, SchemeSummary, Settings};
 use ferry_common::engine::{DocumentOutcome, RecordState, RecordStore, Window};
 use ferry_sandbox::{Endpoint, Fault, Kind, Sandbox, Verification};
 use ferry_tests::{TempDir, spawn_sandbox};
@@ -26,26 +25,6 @@ fn test_settings() -> Settings {
         lease: Duration::from_secs(3),
         batch: 10,
     }
-}
-
-/// Both bundled schemes, settling at once (tests cannot wait out a settle delay), starting at the
-/// sandbox's first document.
-fn plans(sandbox: &Sandbox) -> Vec<SchemePlan> {
-    let start = sandbox.source(|s| s.first_time());
-    ["wdt-trades-to-kingdee", "wdt-stockouts-to-yonyou"]
-        .into_iter()
-        .map(|stem| {
-            let path = ferry_tests::workspace().join(format!("schemes/{stem}.yaml"));
-            let text = std::fs::read_to_string(path).unwrap();
-            let text = text
-                .replace("settle_delay: 1m", "settle_delay: 0s")
-                .replace("settle_delay: 2m", "settle_delay: 0s");
-            SchemePlan {
-                scheme: ferry_tests::load(&format!("schemes/{stem}.yaml"), &text).unwrap(),
-                start: Some(start.clone()),
-            }
-        })
-        .collect()
 }
 
 struct Pipeline {
@@ -76,7 +55,7 @@ impl Pipeline {
         let clients = Clients::new(&sandbox_connectors(&self.sandbox)).unwrap();
         Runtime::new(
             &self.dir.path().join("ferry.db"),
-            plans(&self.sandbox),
+            bundled_plans(&self.sandbox).unwrap(),
             &clients,
             &sandbox_limits(&self.sandbox),
             settings,
@@ -103,7 +82,7 @@ impl Pipeline {
 
     /// Every document exactly once with its latest content, and the records agreeing.
     async fn assert_synced(&self, runtime: &Runtime) {
-        for (run, v) in runtime.schemes.iter().zip(self.verify(runtime)) {
+        for (index, (run, v)) in runtime.schemes.iter().zip(self.verify(runtime)).enumerate() {
             let id = run.scheme.id();
             eprintln!("{id}: {v:?}");
             assert!(v.expected > 0, "{id}: nothing to sync?");
@@ -113,59 +92,12 @@ impl Pipeline {
                 v.expected,
                 "{id}: {v:?}"
             );
-            records_agree(&runtime.store, &self.sandbox, run.scheme.id(), v.found).await;
+            let (_, _, problems) = check_records(runtime, index, &self.sandbox, &v)
+                .await
+                .unwrap();
+            assert!(problems.is_empty(), "{id}: {problems:?}");
         }
     }
-}
-
-/// Every synced record names a bill the target holds, with the record's number; nothing is left
-/// claimed or waiting; and there are as many synced records as documents found.
-async fn records_agree(store: &EmbeddedStore, sandbox: &Sandbox, scheme: &str, found: u64) {
-    let bills: HashMap<String, String> = if scheme.contains("kingdee") {
-        sandbox
-            .kingdee_bills()
-            .into_iter()
-            .map(|b| {
-                (
-                    b.id,
-                    b.body["billno"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
-    } else {
-        sandbox
-            .yonyou_orders()
-            .into_iter()
-            .map(|b| (b.id, b.body["code"].as_str().unwrap_or_default().to_owned()))
-            .collect()
-    };
-    let records = store.list(scheme, None, usize::MAX).await.unwrap();
-    let mut synced = 0;
-    for record in &records {
-        match record.state {
-            RecordState::Synced => {
-                synced += 1;
-                let id = record
-                    .target_id
-                    .as_deref()
-                    .expect("a synced record has a target id");
-                let number = bills.get(id).unwrap_or_else(|| {
-                    panic!(
-                        "{scheme}/{}: target id {id} is not in the target",
-                        record.key
-                    )
-                });
-                assert_eq!(number, &record.number, "{scheme}/{}", record.key);
-                assert!(record.unsure.is_none(), "{scheme}/{}", record.key);
-            }
-            RecordState::Failed => assert!(record.last_error.is_some()),
-            other => panic!("{scheme}/{} left {other:?}: {record:?}", record.key),
-        }
-    }
-    assert_eq!(
-        synced, found,
-        "{scheme}: synced records vs documents found in the target"
-    );
 }
 
 fn created(summaries: &[SchemeSummary]) -> u64 {

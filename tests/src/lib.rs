@@ -267,3 +267,31 @@ pub async fn ferry_async(args: &[&str]) -> Output {
     .await
     .expect("ferry ran")
 }
+
+/// Asserts that no line of any text holds one of `sandbox`'s secrets, a token it issued, or one of
+/// `extra`; each text is named for the failure message. Returns how many values were looked for.
+pub fn assert_no_secrets(
+    sandbox: &ferry_sandbox::Sandbox,
+    extra: &[&str],
+    texts: &[(&str, &str)],
+) -> usize {
+    let mut secrets: Vec<String> = sandbox
+        .credentials()
+        .secrets()
+        .into_iter()
+        .chain(extra.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    secrets.extend(sandbox.issued_tokens());
+    for (what, text) in texts {
+        for (n, line) in text.lines().enumerate() {
+            for secret in &secrets {
+                assert!(
+                    !line.contains(secret.as_str()),
+                    "a secret leaked into {what}, line {n}: {line}"
+                );
+            }
+        }
+    }
+    secrets.len()
+}
