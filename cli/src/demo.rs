@@ -108,6 +108,19 @@ async fn demo_faults(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
     Ok(if report.is_clean() { 0 } else { 1 })
 }
 
+/// The verification cells both demo tables start with: scheme, expected, found, missing,
+/// duplicated, stale.
+fn verification_cells(scheme: &str, v: &Verification) -> Vec<String> {
+    vec![
+        scheme.to_owned(),
+        v.expected.to_string(),
+        v.found.to_string(),
+        v.missing.to_string(),
+        v.duplicated.to_string(),
+        v.stale.to_string(),
+    ]
+}
+
 fn print_faults(
     report: &crate::faults::MixReport,
     json: bool,
@@ -163,13 +176,8 @@ fn print_faults(
     ]);
     for s in &report.schemes {
         let v = &s.verification;
-        check.add_row(vec![
-            s.scheme.clone(),
-            v.expected.to_string(),
-            v.found.to_string(),
-            v.missing.to_string(),
-            v.duplicated.to_string(),
-            v.stale.to_string(),
+        let mut row = verification_cells(&s.scheme, v);
+        row.extend([
             format!("{} ({})", v.refused, s.failed),
             if s.problems.is_empty() {
                 "yes".to_owned()
@@ -177,25 +185,17 @@ fn print_faults(
                 s.problems.join("; ")
             },
         ]);
+        check.add_row(row);
     }
+    writeln!(out, "\nFaults injected: {}\n{injected}", report.faults())?;
     writeln!(
         out,
-        "
-Faults injected: {}
-{injected}",
-        report.faults()
-    )?;
-    writeln!(
-        out,
-        "
-Verification after {} rounds: the sandbox targets against the sources
-{check}",
+        "\nVerification after {} rounds: the sandbox targets against the sources\n{check}",
         report.rounds
     )?;
     writeln!(
         out,
-        "
-{} in {:.1} s",
+        "\n{} in {:.1} s",
         if report.is_clean() {
             "Under every fault: each source document is in its target exactly once with its latest content"
         } else {
@@ -337,16 +337,9 @@ fn print(result: &DemoResult, json: bool, out: &mut dyn Write) -> std::io::Resul
             s.push.retried.to_string(),
             s.dead_letters.to_string(),
         ]);
-        check.add_row(vec![
-            s.scheme.clone(),
-            v.expected.to_string(),
-            v.found.to_string(),
-            v.missing.to_string(),
-            v.duplicated.to_string(),
-            v.stale.to_string(),
-            v.refused.to_string(),
-            v.unmappable.to_string(),
-        ]);
+        let mut row = verification_cells(&s.scheme, v);
+        row.extend([v.refused.to_string(), v.unmappable.to_string()]);
+        check.add_row(row);
     }
     writeln!(out, "\nSync\n{sync}")?;
     for r in &result.schemes {
