@@ -279,7 +279,7 @@ impl Mix<'_> {
         let started = Instant::now();
         self.set_rates();
         let mut engine = EngineFaults::default();
-        let schemes = self.process()?.schemes.len();
+        let schemes = (self.plans)().len();
         let mut tallies = vec![Tally::default(); schemes];
         let mut rounds = 0;
         // Two rounds under every fault, the source changing in between.

@@ -411,6 +411,19 @@ struct Requeued {
     push: Tally,
 }
 
+impl Requeued {
+    fn new(scheme: &str) -> Requeued {
+        Requeued {
+            scheme: scheme.to_owned(),
+            queued: 0,
+            not_found: Vec::new(),
+            not_fetchable: Vec::new(),
+            poll: None,
+            push: Tally::default(),
+        }
+    }
+}
+
 fn print_requeued(result: &Requeued, json: bool, out: &mut dyn Write) -> Result<(), String> {
     if json {
         return print_json(out, result);
@@ -452,14 +465,7 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<i32, String> {
         let index = engine.index_of(&args.scheme)?;
         let run = &engine.schemes[index];
         let scheme = run.scheme.id();
-        let mut result = Requeued {
-            scheme: scheme.to_owned(),
-            queued: 0,
-            not_found: Vec::new(),
-            not_fetchable: Vec::new(),
-            poll: None,
-            push: Tally::default(),
-        };
+        let mut result = Requeued::new(scheme);
         if args.dead_letters {
             result.queued = run.queue.redrive().map_err(|e| e.to_string())?;
         } else {
@@ -516,14 +522,7 @@ pub fn resync(args: &ResyncArgs, out: &mut dyn Write) -> Result<i32, String> {
         let index = engine.index_of(&args.scheme)?;
         let run = &engine.schemes[index];
         let poller = engine.poller(run, &|_| {});
-        let mut result = Requeued {
-            scheme: run.scheme.id().to_owned(),
-            queued: 0,
-            not_found: Vec::new(),
-            not_fetchable: Vec::new(),
-            poll: None,
-            push: Tally::default(),
-        };
+        let mut result = Requeued::new(run.scheme.id());
         let report = match window {
             Some(window) => poller.resync_window(window).await,
             None => poller
