@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use ferry_common::connector::kingdee::KingdeeConfig;
-use ferry_common::connector::wdt::WdtConfig;
-use ferry_common::connector::yonyou::YonyouConfig;
+pub use ferry_common::connector::ConnectorsConfig;
 use serde::Deserialize;
 
 /// A whole `ferry run` configuration.
@@ -59,21 +57,6 @@ impl SchemeEntry {
             SchemeEntry::Detailed { start, .. } => start.as_deref(),
         }
     }
-}
-
-/// Connector settings; only those the schemes use are needed.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConnectorsConfig {
-    /// 旺店通.
-    #[serde(default)]
-    pub wdt: Option<WdtConfig>,
-    /// 金蝶云星辰.
-    #[serde(default)]
-    pub kingdee: Option<KingdeeConfig>,
-    /// 用友BIP.
-    #[serde(default)]
-    pub yonyou: Option<YonyouConfig>,
 }
 
 /// Queue and retry tuning of the embedded default.

@@ -316,7 +316,7 @@ impl Mix<'_> {
                 let dead = queue.dead_letters().await.map_err(|e| e.to_string())?;
                 if !dead.is_empty() {
                     // What an operator does: `ferry replay SCHEME --dead-letters`.
-                    engine.redriven += queue.redrive().map_err(|e| e.to_string())?;
+                    engine.redriven += queue.redrive().await.map_err(|e| e.to_string())?;
                     settled = false;
                 }
                 let open = open_records(&runtime, index).await?;

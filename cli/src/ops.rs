@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ferry_common::engine::{
-    CursorStore, HistoryLog, PageQueue, PollReport, RecordState, RecordStore, SyncRecord,
-    TargetApi, Window,
+    CursorStore, HistoryLog, PageQueue, PollReport, RecordQueries, RecordState, RecordStore,
+    SyncRecord, TargetApi, Window,
 };
 use ferry_common::scheme::config::TargetConnector;
-use ferry_common::time::{format_source, from_beijing, parse_source_datetime, to_beijing};
+use ferry_common::time::{format_source, from_beijing, to_beijing};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -131,28 +131,8 @@ where
     crate::async_runtime()?.block_on(f(engine))
 }
 
-/// A window bound: a full time, or a date (its first second as a start, its last as an end).
-fn bound(text: &str, end: bool, name: &str) -> Result<jiff::civil::DateTime, String> {
-    if let Ok(date) = text.trim().parse::<jiff::civil::Date>() {
-        return Ok(if end {
-            date.to_datetime(jiff::civil::time(23, 59, 59, 0))
-        } else {
-            date.to_datetime(jiff::civil::Time::midnight())
-        });
-    }
-    parse_source_datetime(text).map_err(|e| format!("{name}: {e}"))
-}
-
 fn window(from: &str, to: &str) -> Result<Window, String> {
-    let start = bound(from, false, "--from")?;
-    let end = bound(to, true, "--to")?;
-    Window::new(from_beijing(start), from_beijing(end)).ok_or_else(|| {
-        format!(
-            "--from {} is after --to {}",
-            format_source(start),
-            format_source(end)
-        )
-    })
+    Window::parse_range(from, to, ("--from", "--to"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,7 +167,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32, String> {
         for run in &engine.schemes {
             let id = run.scheme.id();
             let cursor = engine.store.cursor(id).await.map_err(|e| e.to_string())?;
-            let counts = engine.store.counts(id).map_err(|e| e.to_string())?;
+            let counts = engine.store.counts(id).await.map_err(|e| e.to_string())?;
             let mut records: BTreeMap<&'static str, u64> =
                 RecordState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
             for (state, n) in counts {
@@ -196,6 +176,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32, String> {
             let failures = engine
                 .store
                 .recent(id, RecordState::Failed, 5)
+                .await
                 .map_err(|e| e.to_string())?;
             let lease_holder = cursor
                 .holder
@@ -308,6 +289,7 @@ async fn find_record(
     let mut found = engine
         .store
         .find_by_number(scheme, key)
+        .await
         .map_err(|e| e.to_string())?;
     Ok(match found.len() {
         0 => None,
@@ -467,7 +449,7 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<i32, String> {
         let scheme = run.scheme.id();
         let mut result = Requeued::new(scheme);
         if args.dead_letters {
-            result.queued = run.queue.redrive().map_err(|e| e.to_string())?;
+            result.queued = run.queue.redrive().await.map_err(|e| e.to_string())?;
         } else {
             let mut values = Vec::new();
             if args.failed {

@@ -6,24 +6,21 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ferry_common::Scheme;
-use ferry_common::connector::kingdee::KingdeeClient;
-use ferry_common::connector::wdt::WdtClient;
-use ferry_common::connector::yonyou::YonyouClient;
-use ferry_common::connector::{HttpSettings, RetrySettings};
 use ferry_common::embedded::{EmbeddedQueue, EmbeddedStore};
 use ferry_common::engine::{
     AnyTarget, DocumentOutcome, Pacer, PageEvent, PageQueue, PollReport, Poller, Pusher, WdtSource,
+    redelivery_delay,
 };
 use ferry_common::scheme::config::TargetConnector;
 use jiff::Timestamp;
-use retry_policies::policies::ExponentialBackoff;
-use retry_policies::{Jitter, RetryDecision, RetryPolicy};
 use serde::Serialize;
 
-use crate::config::{ConnectorsConfig, PushConfig};
+pub use ferry_common::connector::Clients;
+
+use crate::config::PushConfig;
 
 /// Pacing runs at this share of a declared limit: a margin for the jitter between our clock and the
 /// vendor's counter, so a rate-limited run is never throttled.
@@ -98,56 +95,6 @@ pub struct Runtime {
     pub schemes: Vec<SchemeRuntime>,
     settings: Settings,
     holder: String,
-}
-
-/// How the clients of a runtime are built.
-pub struct Clients {
-    wdt: Option<WdtClient>,
-    kingdee: Option<Arc<KingdeeClient>>,
-    yonyou: Option<Arc<YonyouClient>>,
-}
-
-impl Clients {
-    /// Clients for the configured connectors. Retries inside a client are few and short: the
-    /// queue's redelivery is the engine's retry.
-    pub fn new(config: &ConnectorsConfig) -> Result<Clients, String> {
-        Clients::with_http(config, Clients::http())
-    }
-
-    /// The HTTP settings [`Clients::new`] uses.
-    pub fn http() -> HttpSettings {
-        HttpSettings {
-            retry: RetrySettings {
-                max_attempts: 3,
-                ..RetrySettings::default()
-            },
-            ..HttpSettings::default()
-        }
-    }
-
-    /// Clients with other HTTP settings (a short timeout, when timeouts are what is tested).
-    pub fn with_http(config: &ConnectorsConfig, http: HttpSettings) -> Result<Clients, String> {
-        Ok(Clients {
-            wdt: config
-                .wdt
-                .clone()
-                .map(|c| WdtClient::new(c, http.clone()))
-                .transpose()
-                .map_err(|e| e.to_string())?,
-            kingdee: config
-                .kingdee
-                .clone()
-                .map(|c| KingdeeClient::new(c, http.clone()).map(Arc::new))
-                .transpose()
-                .map_err(|e| e.to_string())?,
-            yonyou: config
-                .yonyou
-                .clone()
-                .map(|c| YonyouClient::new(c, http.clone()).map(Arc::new))
-                .transpose()
-                .map_err(|e| e.to_string())?,
-        })
-    }
 }
 
 /// A scheme to add: the checked scheme, and where its first run starts if not the scheme's own.
@@ -231,21 +178,12 @@ impl Runtime {
     }
 
     fn backoff(&self, receive_count: u32, hint: Duration) -> Duration {
-        let policy = ExponentialBackoff::builder()
-            .retry_bounds(
-                self.settings.retry_min,
-                self.settings.retry_max.max(self.settings.retry_min),
-            )
-            .jitter(Jitter::Bounded)
-            .build_with_max_retries(u32::MAX);
-        let now = SystemTime::now();
-        let policy_delay = match policy.should_retry(now, receive_count.saturating_sub(1)) {
-            RetryDecision::Retry { execute_after } => {
-                execute_after.duration_since(now).unwrap_or_default()
-            }
-            RetryDecision::DoNotRetry => self.settings.retry_max,
-        };
-        policy_delay.max(hint)
+        redelivery_delay(
+            self.settings.retry_min,
+            self.settings.retry_max,
+            receive_count,
+            hint,
+        )
     }
 
     /// One poll of scheme `index`, queueing what it finds.

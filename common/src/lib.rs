@@ -4,6 +4,8 @@
 //! (`engine::ports`), so the same engine runs in the Lambdas and on the embedded default
 //! (`embedded`, SQLite, behind the `embedded` feature).
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod bundled;
 pub mod catalog;
 pub mod connector;

@@ -1,5 +1,6 @@
 //! Ferry's integration tests: one binary, one module per area.
 
+mod aws;
 mod check;
 mod cli;
 mod connectors;

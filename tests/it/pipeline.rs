@@ -9,7 +9,7 @@ use std::time::Duration;
 use ferry_cli::faults::{bundled_plans, check_records};
 use ferry_cli::run::{sandbox_connectors, sandbox_limits};
 use ferry_cli::runtime::{Clients, Runtime, SchemeSummary, Settings};
-use ferry_common::engine::{DocumentOutcome, RecordState, RecordStore, Window};
+use ferry_common::engine::{DocumentOutcome, PageQueue, RecordState, RecordStore, Window};
 use ferry_sandbox::{Endpoint, Fault, Kind, Sandbox, Verification};
 use ferry_tests::{TempDir, spawn_sandbox};
 
@@ -368,7 +368,7 @@ async fn a_message_that_keeps_failing_goes_to_the_dead_letter_queue_and_can_be_r
     // The target recovers; the dead letters are put back and go through.
     p.sandbox.faults().clear();
     assert_eq!(
-        runtime.schemes[0].queue.redrive().unwrap(),
+        runtime.schemes[0].queue.redrive().await.unwrap(),
         failing.dead_letters
     );
     let again = runtime.sync_once(0, &|_| {}, &|_| {}).await.unwrap();

@@ -1,6 +1,8 @@
 //! Shared harness for Ferry's integration tests: paths, scheme loading that ignores the caller's
 //! environment, an in-process `ferry` runner, and a field-by-field JSON comparison.
 
+pub mod aws;
+
 use std::path::{Path, PathBuf};
 
 use ferry_common::Scheme;

@@ -5,6 +5,7 @@
 //! `sign.rs` (signatures, with the contract's test vectors in `tests.rs`), `wire.rs` (request and
 //! answer shapes, and how an answer is classified) and `client.rs` (the calls).
 
+mod clients;
 mod encode;
 mod http;
 pub mod kingdee;
@@ -15,6 +16,7 @@ mod token;
 pub mod wdt;
 pub mod yonyou;
 
+pub use clients::{Clients, ConnectorsConfig};
 pub use encode::encode;
 pub use http::{HttpSettings, install_crypto_provider};
 pub use outcome::{CallError, FailureClass, Saved};

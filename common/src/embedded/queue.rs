@@ -35,9 +35,14 @@ impl EmbeddedQueue {
     fn fail(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
         StoreError::new(format!("{what} queue {}", self.name), e)
     }
+}
 
-    /// Puts dead letters back on the queue with a fresh receive count (a replay); returns how many.
-    pub fn redrive(&self) -> Result<u64, StoreError> {
+fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+impl PageQueue for EmbeddedQueue {
+    async fn redrive(&self) -> Result<u64, StoreError> {
         let now = millis(Timestamp::now());
         let n = self
             .store
@@ -50,13 +55,7 @@ impl EmbeddedQueue {
             .map_err(|e| self.fail("redrive", e))?;
         Ok(n as u64)
     }
-}
 
-fn ms(d: Duration) -> i64 {
-    d.as_millis().min(i64::MAX as u128) as i64
-}
-
-impl PageQueue for EmbeddedQueue {
     async fn send(&self, bodies: Vec<String>) -> Result<(), StoreError> {
         let now = millis(Timestamp::now());
         let mut db = self.store.lock();

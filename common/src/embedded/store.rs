@@ -5,7 +5,9 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{EmbeddedStore, from_millis, millis};
-use crate::engine::ports::{Cursor, CursorStore, Event, HistoryLog, RecordStore, StoreError};
+use crate::engine::ports::{
+    Cursor, CursorStore, Event, HistoryLog, RecordQueries, RecordStore, StoreError,
+};
 use crate::engine::record::{RecordState, SyncRecord};
 
 impl CursorStore for EmbeddedStore {
@@ -208,9 +210,10 @@ impl EmbeddedStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(fail)
     }
+}
 
-    /// The latest-changed records of a scheme in `state`, newest first.
-    pub fn recent(
+impl RecordQueries for EmbeddedStore {
+    async fn recent(
         &self,
         scheme: &str,
         state: RecordState,
@@ -223,9 +226,11 @@ impl EmbeddedStore {
         )
     }
 
-    /// The records whose target number or look-up value is `text` (what people know a document by:
-    /// its order number rather than its internal key).
-    pub fn find_by_number(&self, scheme: &str, text: &str) -> Result<Vec<SyncRecord>, StoreError> {
+    async fn find_by_number(
+        &self,
+        scheme: &str,
+        text: &str,
+    ) -> Result<Vec<SyncRecord>, StoreError> {
         self.select_records(
             "scheme = ?1 AND (number = ?2 OR lookup = ?2)",
             params![scheme, text],
@@ -233,8 +238,7 @@ impl EmbeddedStore {
         )
     }
 
-    /// Records per state of a scheme.
-    pub fn counts(&self, scheme: &str) -> Result<Vec<(RecordState, u64)>, StoreError> {
+    async fn counts(&self, scheme: &str) -> Result<Vec<(RecordState, u64)>, StoreError> {
         let db = self.lock();
         let fail = |e| StoreError::new(format!("count records {scheme}"), e);
         let mut stmt = db

@@ -6,7 +6,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use super::EmbeddedStore;
-use crate::engine::ports::{CursorStore, PageQueue, RecordStore};
+use crate::engine::ports::{CursorStore, PageQueue, RecordQueries, RecordStore};
 use crate::engine::record::{RecordState, SyncRecord};
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -87,7 +87,10 @@ async fn records_are_written_by_compare_and_swap_and_survive_a_reopen() {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.counts("s").unwrap(), vec![(RecordState::Synced, 1)]);
+    assert_eq!(
+        store.counts("s").await.unwrap(),
+        vec![(RecordState::Synced, 1)]
+    );
 }
 
 #[tokio::test]
@@ -134,7 +137,7 @@ async fn the_queue_hides_redelivers_and_dead_letters_like_sqs() {
     let store = EmbeddedStore::open(&path).unwrap();
     assert_eq!(store.queue("other", 2).depth().await.unwrap(), 1);
     let queue = store.queue("pages", 2);
-    assert_eq!(queue.redrive().unwrap(), 1);
+    assert_eq!(queue.redrive().await.unwrap(), 1);
     assert_eq!(
         queue.receive(10, Duration::ZERO).await.unwrap()[0].body,
         "b"
@@ -167,7 +170,7 @@ async fn history_is_kept_per_document_in_order_and_older_stores_gain_the_lookup_
         store.record("s", "k1").await.unwrap().unwrap().lookup,
         "JY1"
     );
-    assert_eq!(store.find_by_number("s", "JY1").unwrap().len(), 1);
+    assert_eq!(store.find_by_number("s", "JY1").await.unwrap().len(), 1);
     let event = |key: &str, what: &str, second: i64| Event {
         scheme: "s".into(),
         key: key.into(),

@@ -16,9 +16,9 @@ pub use message::{MAX_MESSAGE_BYTES, PageHeader, PageMessage};
 pub use pace::Pacer;
 pub use poll::{PageEvent, PollError, PollReport, Poller, Stop};
 pub use ports::{
-    Cursor, CursorStore, DeadLetter, Delivery, Event, HistoryLog, PageQueue, RecordStore,
-    StoreError,
+    Cursor, CursorStore, DeadLetter, Delivery, Event, HistoryLog, PageQueue, RecordQueries,
+    RecordStore, StoreError,
 };
-pub use push::{DocumentOutcome, MessageResult, Pusher, content_hash};
+pub use push::{DocumentOutcome, MessageResult, Pusher, content_hash, redelivery_delay};
 pub use record::{RecordState, SyncRecord, Verdict};
 pub use window::{Window, plan};

@@ -114,6 +114,31 @@ pub trait RecordStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<SyncRecord>, StoreError>> + Send;
 }
 
+/// The record look-ups operators make (`ferry status`, `ferry record`), beside the engine's own.
+pub trait RecordQueries: Send + Sync {
+    /// The latest-changed records of a scheme in `state`, newest first.
+    fn recent(
+        &self,
+        scheme: &str,
+        state: RecordState,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<SyncRecord>, StoreError>> + Send;
+
+    /// The records whose target number or look-up value is `text` (what people know a document
+    /// by: its order number rather than its internal key).
+    fn find_by_number(
+        &self,
+        scheme: &str,
+        text: &str,
+    ) -> impl Future<Output = Result<Vec<SyncRecord>, StoreError>> + Send;
+
+    /// Records per state of a scheme (states without records left out).
+    fn counts(
+        &self,
+        scheme: &str,
+    ) -> impl Future<Output = Result<Vec<(RecordState, u64)>, StoreError>> + Send;
+}
+
 /// One thing that happened to one document: fetched, pushed, skipped, failed. `ferry record` shows
 /// a document's events in order; they are what answers "why did order X not arrive?".
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -207,4 +232,12 @@ pub trait PageQueue: Send + Sync {
 
     /// Messages in the dead-letter queue.
     fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+
+    /// How many messages the dead-letter queue holds (approximate on SQS).
+    fn dead_letter_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        async { Ok(self.dead_letters().await?.len() as u64) }
+    }
+
+    /// Moves every dead letter back to the queue for another round of deliveries; how many moved.
+    fn redrive(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

@@ -201,6 +201,31 @@ impl DocumentOutcome {
 /// A document's outcome, or the store failure that stopped it (retried with its message).
 type Step = Result<DocumentOutcome, StoreError>;
 
+/// How long a message waits before its next delivery after a retryable failure: exponential
+/// backoff with jitter from `min` to `max` by the delivery count, and never sooner than the
+/// failure's own hint (a throttling answer's wait).
+pub fn redelivery_delay(
+    min: Duration,
+    max: Duration,
+    receive_count: u32,
+    hint: Duration,
+) -> Duration {
+    use retry_policies::policies::ExponentialBackoff;
+    use retry_policies::{Jitter, RetryDecision, RetryPolicy};
+    let policy = ExponentialBackoff::builder()
+        .retry_bounds(min, max.max(min))
+        .jitter(Jitter::Bounded)
+        .build_with_max_retries(u32::MAX);
+    let now = std::time::SystemTime::now();
+    let policy_delay = match policy.should_retry(now, receive_count.saturating_sub(1)) {
+        RetryDecision::Retry { execute_after } => {
+            execute_after.duration_since(now).unwrap_or_default()
+        }
+        RetryDecision::DoNotRetry => max,
+    };
+    policy_delay.max(hint)
+}
+
 /// The hash of a mapped body (the content the target would hold).
 pub fn content_hash(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());

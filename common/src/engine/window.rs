@@ -33,6 +33,23 @@ impl Window {
             .ok_or_else(|| format!("window end {end} is before its start {start}"))
     }
 
+    /// Parses an operator's range: each bound a Beijing time (`YYYY-MM-DD HH:MM:SS`) or a date,
+    /// which means the whole day (its first second as a start, its last as an end). `names` are
+    /// what the bounds are called in errors (`--from`/`--to`, `window.from`/`window.to`).
+    pub fn parse_range(from: &str, to: &str, names: (&str, &str)) -> Result<Window, String> {
+        let start = bound(from, false, names.0)?;
+        let end = bound(to, true, names.1)?;
+        Window::new(from_beijing(start), from_beijing(end)).ok_or_else(|| {
+            format!(
+                "{} {} is after {} {}",
+                names.0,
+                format_source(start),
+                names.1,
+                format_source(end)
+            )
+        })
+    }
+
     /// The start as WDT reads it (Beijing time).
     pub fn start_text(&self) -> String {
         format_source(to_beijing(self.start))
@@ -99,6 +116,22 @@ pub fn plan(rules: &WindowRules, cursor: Option<Timestamp>, now: Timestamp) -> V
         Some(window) if window.start < window.end => window.split(rules.max_span),
         _ => Vec::new(),
     }
+}
+
+/// A range bound: a full time, or a date (its first second as a start, its last as an end).
+fn bound(text: &str, end: bool, name: &str) -> Result<jiff::civil::DateTime, String> {
+    // Only a bare date is a whole day: jiff also reads the date of a full time as a date.
+    let text = text.trim();
+    if text.len() == 10
+        && let Ok(date) = text.parse::<jiff::civil::Date>()
+    {
+        return Ok(if end {
+            date.to_datetime(jiff::civil::time(23, 59, 59, 0))
+        } else {
+            date.to_datetime(jiff::civil::Time::midnight())
+        });
+    }
+    parse_source_datetime(text).map_err(|e| format!("{name}: {e}"))
 }
 
 #[cfg(test)]

@@ -1,6 +1,17 @@
-//! The poll Lambda: reads a scheme's cursor, walks the source API's windows and pages, and queues the documents.
-//! For now it loads and checks the bundled schemes; the Lambda runtime arrives with the AWS adapters.
+//! The poll Lambda: builds the deployment once per execution environment (AWS clients, schemes,
+//! connectors) and hands each invocation to [`ferry_poll::handle`].
 
-fn main() -> std::process::ExitCode {
-    ferry_common::bundled::check_at_startup("poll")
+use ferry_common::aws::{Deployment, DeploymentConfig, logging, sdk_config};
+use lambda_runtime::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logging::init();
+    let config = DeploymentConfig::from_env()?;
+    let deployment = Deployment::new(&sdk_config().await, config).await?;
+    let deployment = &deployment;
+    lambda_runtime::run(service_fn(move |event| {
+        ferry_poll::handle(deployment, event)
+    }))
+    .await
 }

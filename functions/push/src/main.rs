@@ -1,6 +1,17 @@
-//! The push Lambda: maps each queued document, pushes it to the target once, and records the outcome.
-//! For now it loads and checks the bundled schemes; the Lambda runtime arrives with the AWS adapters.
+//! The push Lambda: builds the deployment once per execution environment (AWS clients, schemes,
+//! connectors) and hands each invocation to [`ferry_push::handle`].
 
-fn main() -> std::process::ExitCode {
-    ferry_common::bundled::check_at_startup("push")
+use ferry_common::aws::{Deployment, DeploymentConfig, logging, sdk_config};
+use lambda_runtime::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logging::init();
+    let config = DeploymentConfig::from_env()?;
+    let deployment = Deployment::new(&sdk_config().await, config).await?;
+    let deployment = &deployment;
+    lambda_runtime::run(service_fn(move |event| {
+        ferry_push::handle(deployment, event)
+    }))
+    .await
 }

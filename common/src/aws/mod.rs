@@ -1,0 +1,371 @@
+//! Ferry on AWS: the DynamoDB and SQS adapters of the engine's ports, connector credentials from
+//! Secrets Manager, CloudWatch metrics in Embedded Metric Format, and [`Deployment`]: everything a
+//! Lambda (or the CLI pointed at a deployment) builds once and reuses across invocations.
+
+pub mod dynamo;
+pub mod logging;
+pub mod metrics;
+pub mod secrets;
+pub mod sqs;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+
+use crate::Scheme;
+use crate::connector::{Clients, HttpSettings, RetrySettings};
+use crate::engine::{AnyTarget, Pacer, WdtSource};
+use crate::scheme::config::TargetConnector;
+
+pub use dynamo::DynamoStore;
+pub use secrets::SecretCache;
+pub use sqs::SqsQueue;
+
+/// Pacing runs at this share of a target's declared limit (as on the embedded default).
+const RATE_SHARE: f64 = 0.97;
+
+/// Where a deployment's parts are and how it is tuned; the Lambdas read it from their environment
+/// (names below), the CLI from its configuration file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// The DynamoDB table (`FERRY_TABLE`).
+    pub table: String,
+    /// Each target connector's page queue URL (`FERRY_QUEUE_KINGDEE`, `FERRY_QUEUE_YONYOU`).
+    pub queues: BTreeMap<String, String>,
+    /// The Secrets Manager secret holding the connectors' JSON (`FERRY_SECRET_ID`).
+    pub secret: String,
+    /// The bundled schemes this deployment runs (`FERRY_SCHEMES`, comma-separated; all if empty).
+    #[serde(default)]
+    pub schemes: Vec<String>,
+    /// The push event source mappings' `MaximumConcurrency` (`FERRY_PUSH_CONCURRENCY`): each push
+    /// instance paces its target at the target's limit divided by this, so all of them together
+    /// stay under it.
+    #[serde(default = "default_concurrency")]
+    pub push_concurrency: u32,
+    /// Calls a minute per target connector, overriding the schemes' `rate_limit`
+    /// (`FERRY_RATE_LIMITS`, e.g. `kingdee=500,yonyou=300`): an account's contract may differ.
+    #[serde(default)]
+    pub rate_limits: BTreeMap<String, u32>,
+    /// The poll function's name, for `ferry resync` on AWS (the CLI only).
+    #[serde(default)]
+    pub poll_function: Option<String>,
+    /// Push timings (environment only).
+    #[serde(skip)]
+    pub tuning: Tuning,
+}
+
+/// Push timings of a deployment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// How long a document claim holds (`FERRY_CLAIM_TTL`): longer than the push function's
+    /// timeout, so only a crashed push's claim lapses.
+    pub claim_ttl: Duration,
+    /// The first redelivery delay after a retryable failure (`FERRY_RETRY_MIN`).
+    pub retry_min: Duration,
+    /// The longest redelivery delay (`FERRY_RETRY_MAX`).
+    pub retry_max: Duration,
+    /// Where a scheme's first poll starts (`FERRY_START`, Beijing time), when the scheme names no
+    /// `window.start`; without either, the first poll covers the scheme's lookback.
+    pub first_start: Option<jiff::Timestamp>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            claim_ttl: Duration::from_secs(300),
+            retry_min: Duration::from_secs(5),
+            retry_max: Duration::from_secs(300),
+            first_start: None,
+        }
+    }
+}
+
+fn default_concurrency() -> u32 {
+    2
+}
+
+impl DeploymentConfig {
+    /// Reads the Lambda environment; an error names the missing variable.
+    pub fn from_env() -> Result<DeploymentConfig, String> {
+        DeploymentConfig::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `var` (the environment, or a test's map).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<DeploymentConfig, String> {
+        let required = |name: &str| {
+            var(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| format!("the environment variable {name} is not set"))
+        };
+        let mut queues = BTreeMap::new();
+        for connector in [TargetConnector::Kingdee, TargetConnector::Yonyou] {
+            let name = format!("FERRY_QUEUE_{}", connector.name().to_uppercase());
+            if let Some(url) = var(&name).filter(|v| !v.trim().is_empty()) {
+                queues.insert(connector.name().to_owned(), url);
+            }
+        }
+        let push_concurrency = match var("FERRY_PUSH_CONCURRENCY") {
+            None => default_concurrency(),
+            Some(text) => text.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("FERRY_PUSH_CONCURRENCY: '{text}' is not a positive whole number")
+            })?,
+        };
+        let duration = |name: &str, default: Duration| match var(name) {
+            None => Ok(default),
+            Some(text) => crate::time::parse_duration(&text)
+                .ok()
+                .and_then(|d| Duration::try_from(d).ok())
+                .ok_or_else(|| format!("{name}: '{text}' is not a duration like 30s or 5m")),
+        };
+        let defaults = Tuning::default();
+        let tuning = Tuning {
+            claim_ttl: duration("FERRY_CLAIM_TTL", defaults.claim_ttl)?,
+            retry_min: duration("FERRY_RETRY_MIN", defaults.retry_min)?,
+            retry_max: duration("FERRY_RETRY_MAX", defaults.retry_max)?,
+            first_start: match var("FERRY_START").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(text) => Some(crate::time::from_beijing(
+                    crate::time::parse_source_datetime(&text)
+                        .map_err(|e| format!("FERRY_START: {e}"))?,
+                )),
+            },
+        };
+        let mut rate_limits = BTreeMap::new();
+        for pair in var("FERRY_RATE_LIMITS").unwrap_or_default().split(',') {
+            let pair = pair.trim();
+            if pair.is_empty() {
+                continue;
+            }
+            let parsed = pair
+                .split_once('=')
+                .and_then(|(name, n)| Some((name.trim().to_owned(), n.trim().parse().ok()?)));
+            let (name, limit) = parsed.ok_or_else(|| {
+                format!("FERRY_RATE_LIMITS: '{pair}' is not CONNECTOR=CALLS_PER_MINUTE")
+            })?;
+            rate_limits.insert(name, limit);
+        }
+        Ok(DeploymentConfig {
+            rate_limits,
+            tuning,
+            table: required("FERRY_TABLE")?,
+            queues,
+            secret: required("FERRY_SECRET_ID")?,
+            schemes: var("FERRY_SCHEMES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            push_concurrency,
+            poll_function: var("FERRY_POLL_FUNCTION").filter(|v| !v.is_empty()),
+        })
+    }
+}
+
+/// A scheme with its connectors, ready to poll or push.
+pub struct SchemeParts {
+    /// The scheme.
+    pub scheme: Arc<Scheme>,
+    /// Its source.
+    pub source: WdtSource,
+    /// Its target.
+    pub target: AnyTarget,
+    /// Paces this instance's target calls (the target's limit shared among push instances).
+    pub pacer: Option<Arc<Pacer>>,
+    /// Its page queue.
+    pub queue: SqsQueue,
+}
+
+/// The connectors built from one version of the credentials secret.
+pub struct Connected {
+    /// The secret version they were built from.
+    pub version: String,
+    /// Every scheme, in configuration order.
+    pub schemes: Vec<SchemeParts>,
+}
+
+impl Connected {
+    /// The scheme with id `id`, or an error naming those the deployment runs.
+    pub fn scheme(&self, id: &str) -> Result<&SchemeParts, String> {
+        self.schemes
+            .iter()
+            .find(|s| s.scheme.id() == id)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.schemes.iter().map(|s| s.scheme.id()).collect();
+                format!(
+                    "unknown scheme '{id}': this deployment runs {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+/// Everything built once per execution environment: AWS clients, the store, the queues, the
+/// checked schemes; the connectors are rebuilt only when the credentials secret changes.
+pub struct Deployment {
+    /// Where things are.
+    pub config: DeploymentConfig,
+    /// Cursors, records and history.
+    pub store: DynamoStore,
+    /// The checked schemes.
+    schemes: Vec<Arc<Scheme>>,
+    queues: BTreeMap<String, SqsQueue>,
+    secrets: SecretCache,
+    connected: tokio::sync::Mutex<Option<Arc<Connected>>>,
+    http: HttpSettings,
+}
+
+impl Deployment {
+    /// Loads the schemes and builds the AWS clients; nothing is called yet.
+    pub async fn new(sdk: &SdkConfig, config: DeploymentConfig) -> Result<Deployment, String> {
+        let mut schemes = crate::bundled::load_all().map_err(|e| e.to_string())?;
+        if !config.schemes.is_empty() {
+            for id in &config.schemes {
+                if !schemes.iter().any(|s| s.id() == id) {
+                    let known: Vec<&str> = schemes.iter().map(|s| s.id()).collect();
+                    return Err(format!(
+                        "FERRY_SCHEMES names '{id}', which is not bundled ({})",
+                        known.join(", ")
+                    ));
+                }
+            }
+            schemes.retain(|s| config.schemes.iter().any(|id| id == s.id()));
+        }
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let mut queues = BTreeMap::new();
+        for scheme in &schemes {
+            let connector = scheme.config.target.connector.value.name();
+            if queues.contains_key(connector) {
+                continue;
+            }
+            let url = config.queues.get(connector).ok_or_else(|| {
+                format!(
+                    "scheme {} writes to {connector}, but FERRY_QUEUE_{} is not set",
+                    scheme.id(),
+                    connector.to_uppercase()
+                )
+            })?;
+            let queue = SqsQueue::discover(sqs.clone(), url.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            queues.insert(connector.to_owned(), queue);
+        }
+        Ok(Deployment {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
+            secrets: SecretCache::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                config.secret.clone(),
+                Duration::from_secs(300),
+            ),
+            http: HttpSettings {
+                retry: RetrySettings {
+                    max_attempts: 3,
+                    ..RetrySettings::default()
+                },
+                ..HttpSettings::default()
+            },
+            config,
+            schemes: schemes.into_iter().map(Arc::new).collect(),
+            queues,
+            connected: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The same deployment with other HTTP settings for the connectors (tests: short timeouts).
+    pub fn with_http(mut self, http: HttpSettings) -> Deployment {
+        self.http = http;
+        self
+    }
+
+    /// The ids of the schemes this deployment runs.
+    pub fn scheme_ids(&self) -> Vec<&str> {
+        self.schemes.iter().map(|s| s.id()).collect()
+    }
+
+    /// The page queue of a target connector.
+    pub fn queue(&self, connector: &str) -> Option<&SqsQueue> {
+        self.queues.get(connector)
+    }
+
+    /// Every page queue, by target connector.
+    pub fn queues(&self) -> &BTreeMap<String, SqsQueue> {
+        &self.queues
+    }
+
+    /// The connectors, built from the credentials secret on first use and rebuilt when a fresh
+    /// read (every few minutes) finds a new version of it.
+    pub async fn connected(&self) -> Result<Arc<Connected>, String> {
+        let mut current = self.connected.lock().await;
+        let (version, connectors) = self.secrets.get().await?;
+        if let Some(connected) = current.as_ref()
+            && connected.version == version
+        {
+            return Ok(connected.clone());
+        }
+        let clients = Clients::with_http(&connectors, self.http.clone())?;
+        let fresh = Arc::new(self.assemble(version, &clients)?);
+        *current = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    fn assemble(&self, version: String, clients: &Clients) -> Result<Connected, String> {
+        let mut pacers: BTreeMap<&'static str, Arc<Pacer>> = BTreeMap::new();
+        let mut parts = Vec::new();
+        for scheme in &self.schemes {
+            let id = scheme.id();
+            let wdt = clients.wdt.clone().ok_or_else(|| {
+                format!("scheme {id} reads WDT, but the credentials secret has no wdt section")
+            })?;
+            let connector = scheme.config.target.connector.value;
+            let target = match connector {
+                TargetConnector::Kingdee => AnyTarget::Kingdee(clients.kingdee.clone().ok_or_else(
+                    || format!("scheme {id} writes to Kingdee, but the credentials secret has no kingdee section"),
+                )?),
+                TargetConnector::Yonyou => AnyTarget::Yonyou(clients.yonyou.clone().ok_or_else(
+                    || format!("scheme {id} writes to Yonyou, but the credentials secret has no yonyou section"),
+                )?),
+            };
+            // Each push instance gets its share of the account's limit.
+            let share = RATE_SHARE / self.config.push_concurrency.max(1) as f64;
+            let limit = self
+                .config
+                .rate_limits
+                .get(connector.name())
+                .copied()
+                .or(scheme.push.rate_limit);
+            let pacer = limit.map(|per_minute| {
+                pacers
+                    .entry(connector.name())
+                    .or_insert_with(|| Arc::new(Pacer::per_minute(per_minute, share)))
+                    .clone()
+            });
+            parts.push(SchemeParts {
+                source: WdtSource {
+                    client: wdt,
+                    transport: scheme.config.source.transport,
+                    api: scheme.config.source.api.value.clone(),
+                },
+                target,
+                pacer,
+                queue: self.queues[connector.name()].clone(),
+                scheme: scheme.clone(),
+            });
+        }
+        Ok(Connected {
+            version,
+            schemes: parts,
+        })
+    }
+}
+
+/// The AWS configuration of the environment (region, credentials, `AWS_ENDPOINT_URL` for an
+/// emulator), with the SDK's standard retries.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
