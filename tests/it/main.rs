@@ -9,3 +9,4 @@ mod golden;
 mod invariants;
 mod ops;
 mod pipeline;
+mod template;
