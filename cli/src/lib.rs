@@ -2,6 +2,9 @@
 //! sandbox, the demo (`ferry demo`) and the self-hosted engine (`ferry run`).
 //! Commands write to the given streams and return an exit status, so tests run them in-process.
 
+#[cfg(feature = "aws")]
+mod aws;
+mod backend;
 pub mod config;
 mod demo;
 pub mod faults;

@@ -7,21 +7,19 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ferry_common::engine::{
-    CursorStore, HistoryLog, PageQueue, PollReport, RecordQueries, RecordState, RecordStore,
-    SyncRecord, TargetApi, Window,
-};
+use ferry_common::engine::{RecordState, RecordStore, SyncRecord, TargetApi, Window};
 use ferry_common::scheme::config::TargetConnector;
 use ferry_common::time::{format_source, from_beijing, to_beijing};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::runtime::{Runtime, Tally};
+use crate::backend::{Backend, Requeue};
+use crate::runtime::Tally;
 use crate::table;
 
 /// How long a command waits for the queue to drain after queueing work.
-const PATIENCE: Duration = Duration::from_secs(600);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(600);
 
 /// The configuration and output options every operator command takes.
 #[derive(Debug, clap::Args)]
@@ -121,14 +119,14 @@ fn print_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), String>
     .map_err(io)
 }
 
-/// Loads the configuration and runs `f` on a runtime.
-fn with_runtime<F, Fut>(common: &Common, f: F) -> Result<i32, String>
+/// Loads the configuration (embedded store or AWS deployment) and runs `f` on it.
+fn with_backend<F, Fut>(common: &Common, f: F) -> Result<i32, String>
 where
-    F: FnOnce(Runtime) -> Fut,
+    F: FnOnce(Backend) -> Fut,
     Fut: std::future::Future<Output = Result<i32, String>>,
 {
-    let engine = crate::run::load(&common.config)?;
-    crate::async_runtime()?.block_on(f(engine))
+    let backend = Backend::load(&common.config)?;
+    crate::async_runtime()?.block_on(f(backend))
 }
 
 fn window(from: &str, to: &str) -> Result<Window, String> {
@@ -161,23 +159,20 @@ struct SchemeStatus {
 /// `ferry status`: per scheme, the cursor and its lag, records by state, the queue, the dead
 /// letters and the latest failures with their reasons.
 pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32, String> {
-    with_runtime(&args.common, |engine| async move {
+    with_backend(&args.common, |backend| async move {
         let now = Timestamp::now();
         let mut all = Vec::new();
-        for run in &engine.schemes {
-            let id = run.scheme.id();
-            let cursor = engine.store.cursor(id).await.map_err(|e| e.to_string())?;
-            let counts = engine.store.counts(id).await.map_err(|e| e.to_string())?;
+        for id in backend.scheme_ids() {
+            let id = id.as_str();
+            let cursor = backend.cursor(id).await?;
+            let counts = backend.counts(id).await?;
             let mut records: BTreeMap<&'static str, u64> =
                 RecordState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
             for (state, n) in counts {
                 records.insert(state.as_str(), n);
             }
-            let failures = engine
-                .store
-                .recent(id, RecordState::Failed, 5)
-                .await
-                .map_err(|e| e.to_string())?;
+            let failures = backend.recent(id, RecordState::Failed, 5).await?;
+            let (queued, dead_letters) = backend.queue_figures(id).await?;
             let lease_holder = cursor
                 .holder
                 .clone()
@@ -188,13 +183,8 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32, String> {
                 lag_seconds: cursor.position.map(|p| (now - p).get_seconds()),
                 lease_holder,
                 records,
-                queued: run.queue.depth().await.map_err(|e| e.to_string())?,
-                dead_letters: run
-                    .queue
-                    .dead_letters()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .len() as u64,
+                queued,
+                dead_letters,
                 recent_failures: failures
                     .into_iter()
                     .map(|r| Failure {
@@ -274,23 +264,14 @@ fn lag(seconds: i64) -> String {
 
 /// The record of `key` in `scheme`: by document key first, then by number or look-up value.
 async fn find_record(
-    engine: &Runtime,
+    engine: &Backend,
     scheme: &str,
     key: &str,
 ) -> Result<Option<SyncRecord>, String> {
-    if let Some(record) = engine
-        .store
-        .record(scheme, key)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    if let Some(record) = engine.record(scheme, key).await? {
         return Ok(Some(record));
     }
-    let mut found = engine
-        .store
-        .find_by_number(scheme, key)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut found = engine.find_by_number(scheme, key).await?;
     Ok(match found.len() {
         0 => None,
         1 => found.pop(),
@@ -307,9 +288,9 @@ async fn find_record(
 
 /// `ferry record SCHEME KEY`: one document's record and full history.
 pub fn record(args: &RecordArgs, out: &mut dyn Write) -> Result<i32, String> {
-    with_runtime(&args.common, |engine| async move {
-        let index = engine.index_of(&args.scheme)?;
-        let scheme = engine.schemes[index].scheme.id();
+    with_backend(&args.common, |engine| async move {
+        let scheme = engine.scheme(&args.scheme)?;
+        let scheme = scheme.as_str();
         let Some(record) = find_record(&engine, scheme, &args.key).await? else {
             return Err(format!(
                 "{scheme} has no record of '{}': it was never fetched (is it in a window polled yet? \
@@ -317,11 +298,7 @@ pub fn record(args: &RecordArgs, out: &mut dyn Write) -> Result<i32, String> {
                 args.key, args.key
             ));
         };
-        let history = engine
-            .store
-            .history(scheme, &record.key, 1_000)
-            .await
-            .map_err(|e| e.to_string())?;
+        let history = engine.history(scheme, &record.key, 1_000).await?;
         if args.common.json {
             let mut shown = serde_json::to_value(&record).expect("serialisable");
             if let Some(map) = shown.as_object_mut() {
@@ -389,7 +366,11 @@ struct Requeued {
     not_found: Vec<String>,
     /// Records that cannot be fetched again (no look-up value known).
     not_fetchable: Vec<String>,
-    poll: Option<PollReport>,
+    /// The poll's report.
+    poll: Option<Value>,
+    /// Whether this process pushed what was queued (the embedded default) or left it to the push
+    /// function (AWS).
+    pushed_here: bool,
     push: Tally,
 }
 
@@ -401,8 +382,15 @@ impl Requeued {
             not_found: Vec::new(),
             not_fetchable: Vec::new(),
             poll: None,
+            pushed_here: true,
             push: Tally::default(),
         }
+    }
+
+    fn record(&mut self, done: crate::backend::Requeued) {
+        self.queued = done.documents;
+        self.not_found = done.not_found;
+        self.poll = Some(done.report);
     }
 }
 
@@ -411,19 +399,28 @@ fn print_requeued(result: &Requeued, json: bool, out: &mut dyn Write) -> Result<
         return print_json(out, result);
     }
     let p = &result.push;
-    writeln!(
-        out,
-        "{}: {} queued; pushed {} ({} new, {} updated), {} unchanged, {} failed, {} retried",
-        result.scheme,
-        result.queued,
-        p.pushed(),
-        p.created,
-        p.updated,
-        p.unchanged + p.superseded,
-        p.failed,
-        p.retried
-    )
-    .map_err(io)?;
+    if !result.pushed_here {
+        writeln!(
+            out,
+            "{}: {} queued; the push function delivers them (follow with `ferry status`)",
+            result.scheme, result.queued
+        )
+        .map_err(io)?;
+    } else {
+        writeln!(
+            out,
+            "{}: {} queued; pushed {} ({} new, {} updated), {} unchanged, {} failed, {} retried",
+            result.scheme,
+            result.queued,
+            p.pushed(),
+            p.created,
+            p.updated,
+            p.unchanged + p.superseded,
+            p.failed,
+            p.retried
+        )
+        .map_err(io)?;
+    }
     for value in &result.not_found {
         writeln!(out, "  not in the source: {value}").map_err(io)?;
     }
@@ -443,21 +440,18 @@ fn print_requeued(result: &Requeued, json: bool, out: &mut dyn Write) -> Result<
 /// `ferry replay SCHEME (--failed | --dead-letters | KEY...)`: push again, through the same claims
 /// and settling as any push, so a replay never creates a second bill.
 pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<i32, String> {
-    with_runtime(&args.common, |engine| async move {
-        let index = engine.index_of(&args.scheme)?;
-        let run = &engine.schemes[index];
-        let scheme = run.scheme.id();
+    with_backend(&args.common, |engine| async move {
+        let scheme = engine.scheme(&args.scheme)?;
+        let scheme = scheme.as_str();
         let mut result = Requeued::new(scheme);
         if args.dead_letters {
-            result.queued = run.queue.redrive().await.map_err(|e| e.to_string())?;
+            result.queued = engine.redrive(scheme).await?;
         } else {
             let mut values = Vec::new();
             if args.failed {
                 for record in engine
-                    .store
                     .list(scheme, Some(RecordState::Failed), usize::MAX)
-                    .await
-                    .map_err(|e| e.to_string())?
+                    .await?
                 {
                     if record.lookup.is_empty() {
                         result.not_fetchable.push(record.key);
@@ -476,49 +470,41 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<i32, String> {
             values.sort();
             values.dedup();
             if !values.is_empty() {
-                let mut poller = engine.poller(run, &|_| {});
-                poller.replay = true;
-                let (report, missing) = poller
-                    .resync_keys(&values)
+                let done = engine
+                    .requeue(
+                        scheme,
+                        Requeue::Keys {
+                            keys: values,
+                            replay: true,
+                        },
+                    )
                     .await
                     .map_err(|e| format!("replay {scheme}: {e}"))?;
-                result.queued = report.documents;
-                result.not_found = missing;
-                result.poll = Some(report);
+                result.record(done);
             }
         }
-        engine.drain(index, &mut result.push, PATIENCE).await?;
+        result.pushed_here = engine.drain(scheme, &mut result.push).await?;
         print_requeued(&result, args.common.json, out)?;
         Ok(0)
     })
 }
 
 /// `ferry resync SCHEME --from T --to T | --keys K...`: the on-demand re-sync; the cursor stays.
+/// On AWS it invokes the poll function's on-demand path; the push function does the rest.
 pub fn resync(args: &ResyncArgs, out: &mut dyn Write) -> Result<i32, String> {
     // The window is checked before anything is opened: a bad request changes nothing.
-    let window = match (&args.from, &args.to) {
-        (Some(from), Some(to)) => Some(window(from, to)?),
-        _ => None,
+    let what = match (&args.from, &args.to) {
+        (Some(from), Some(to)) => Requeue::Window(window(from, to)?),
+        _ => Requeue::Keys {
+            keys: args.keys.clone(),
+            replay: false,
+        },
     };
-    with_runtime(&args.common, |engine| async move {
-        let index = engine.index_of(&args.scheme)?;
-        let run = &engine.schemes[index];
-        let poller = engine.poller(run, &|_| {});
-        let mut result = Requeued::new(run.scheme.id());
-        let report = match window {
-            Some(window) => poller.resync_window(window).await,
-            None => poller
-                .resync_keys(&args.keys)
-                .await
-                .map(|(report, missing)| {
-                    result.not_found = missing;
-                    report
-                }),
-        }
-        .map_err(|e| format!("resync {}: {e}", run.scheme.id()))?;
-        result.queued = report.documents;
-        result.poll = Some(report);
-        engine.drain(index, &mut result.push, PATIENCE).await?;
+    with_backend(&args.common, |engine| async move {
+        let scheme = engine.scheme(&args.scheme)?;
+        let mut result = Requeued::new(&scheme);
+        result.record(engine.requeue(&scheme, what).await?);
+        result.pushed_here = engine.drain(&scheme, &mut result.push).await?;
         print_requeued(&result, args.common.json, out)?;
         Ok(0)
     })
@@ -554,7 +540,8 @@ struct Difference {
 /// source, synced, failed, and found in the target, with every difference listed (对账).
 pub fn reconcile(args: &ReconcileArgs, out: &mut dyn Write) -> Result<i32, String> {
     let range = window(&args.from, &args.to)?;
-    with_runtime(&args.common, |engine| async move {
+    with_backend(&args.common, |backend| async move {
+        let engine = backend.local()?;
         let index = engine.index_of(&args.scheme)?;
         let run = &engine.schemes[index];
         let scheme = run.scheme.id();

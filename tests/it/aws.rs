@@ -705,3 +705,135 @@ async fn deployment_dead_letters(deployment: &ferry_common::aws::Deployment) -> 
     }
     n
 }
+
+// ---------------------------------------------------------------------------------------------
+// The CLI against the deployment
+
+#[tokio::test]
+async fn operator_commands_work_against_the_deployment_and_resync_invokes_the_poll_function() {
+    let sandbox = spawn_sandbox(60, |_| {}).await;
+    let world = AwsWorld::new(&sandbox, 5).await;
+    let deployment = std::sync::Arc::new(world.deployment(&sandbox).await);
+    for payload in [event("scheduled-input.json"), event("scheduled-event.json")] {
+        invoke_poll(&deployment, payload, Duration::from_secs(120))
+            .await
+            .unwrap();
+    }
+    drain(&world, &deployment, 0.0, Duration::from_secs(120)).await;
+    let lambda = ferry_tests::aws::spawn_poll_function(deployment.clone()).await;
+    let dir = ferry_tests::TempDir::new("aws-cli");
+    let config = dir.path().join("deployment.yaml");
+    let queues = &world.queues;
+    std::fs::write(
+        &config,
+        format!(
+            "aws:\n  table: {}\n  queues:\n    kingdee: {}\n    yonyou: {}\n  secret: {}\n  poll_function: ferry-poll\n  region: us-east-1\n  endpoint: {}\n  lambda_endpoint: {lambda}\n",
+            world.table,
+            queues["kingdee"].url,
+            queues["yonyou"].url,
+            world.secret,
+            ferry_tests::aws::moto(),
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let ferry = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--config", config.as_str()]);
+        let all: Vec<String> = all.iter().map(|a| (*a).to_owned()).collect();
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            ferry_tests::ferry_async(&refs).await
+        }
+    };
+
+    // status: records by state from the by-state index, queues and dead letters from SQS.
+    let status = ferry(&["status", "--json"]).await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    for scheme in status["schemes"].as_array().unwrap() {
+        assert_eq!(scheme["records"]["synced"], 60, "{scheme}");
+        assert_eq!(scheme["queued"], 0);
+        assert_eq!(scheme["dead_letters"], 0);
+        assert!(scheme["cursor"].is_string());
+    }
+    // record: by key and by the target's number, with the history from the document's partition.
+    let some = deployment
+        .store
+        .list("wdt-trades-to-kingdee", None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    for name in [some.key.as_str(), some.number.as_str()] {
+        let shown = ferry(&["record", "wdt-trades-to-kingdee", name]).await;
+        assert_eq!(shown.code, 0, "{}", shown.stderr);
+        assert!(shown.stdout.contains(&some.key), "{}", shown.stdout);
+        assert!(shown.stdout.contains("created"), "{}", shown.stdout);
+    }
+    // resync by keys: the CLI invokes the poll function's on-demand path; the push function (here
+    // the emulated mapping) finds the content unchanged: nothing is written twice.
+    let bills = sandbox.kingdee_bills().len();
+    let resync = ferry(&["resync", "wdt-trades-to-kingdee", "--keys", &some.lookup]).await;
+    assert_eq!(resync.code, 0, "{}", resync.stderr);
+    assert!(
+        resync
+            .stdout
+            .contains("1 queued; the push function delivers them"),
+        "{}",
+        resync.stdout
+    );
+    let tally = drain(&world, &deployment, 0.0, Duration::from_secs(60)).await;
+    assert_eq!(tally.messages, 1);
+    assert_eq!(sandbox.kingdee_bills().len(), bills);
+    let history = deployment
+        .store
+        .history("wdt-trades-to-kingdee", &some.key, 10)
+        .await
+        .unwrap();
+    assert_eq!(history.last().unwrap().what, "unchanged");
+    // A window too: the poll function answers with what it queued.
+    let window = ferry(&[
+        "resync",
+        "wdt-stockouts-to-yonyou",
+        "--from",
+        "2020-01-01",
+        "--to",
+        "2020-01-02",
+        "--json",
+    ])
+    .await;
+    assert_eq!(window.code, 0, "{}", window.stderr);
+    let answer: Value = serde_json::from_str(&window.stdout).unwrap();
+    assert_eq!(answer["queued"], 0);
+    assert_eq!(answer["poll"]["windows"].as_u64().unwrap(), 2);
+    // The poll function's refusal reaches the operator with its message.
+    let refused = ferry(&["resync", "no-such-scheme", "--keys", "T1"]).await;
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("unknown scheme 'no-such-scheme'"),
+        "{}",
+        refused.stderr
+    );
+    // replay --dead-letters: moves the dead letters back to the queue.
+    let sqs = world.sqs();
+    sqs.send_message()
+        .queue_url(&queues["yonyou"].dead_letter_url)
+        .message_body(r#"{"scheme":"wdt-stockouts-to-yonyou","page":0,"part":0,"documents":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    let status = ferry(&["status", "--json"]).await;
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["schemes"][1]["dead_letters"], 1, "{status}");
+    let replay = ferry(&["replay", "wdt-stockouts-to-yonyou", "--dead-letters"]).await;
+    assert_eq!(replay.code, 0, "{}", replay.stderr);
+    assert!(replay.stdout.contains("1 queued"), "{}", replay.stdout);
+    assert_eq!(
+        ferry_tests::aws::depth(&sqs, &queues["yonyou"].dead_letter_url).await,
+        0
+    );
+    assert_eq!(
+        ferry_tests::aws::depth(&sqs, &queues["yonyou"].url).await,
+        1
+    );
+}

@@ -432,3 +432,36 @@ pub async fn invoke_poll(
         .await
         .map_err(|e| e.to_string())
 }
+
+/// Serves the Lambda Invoke API (`POST /2015-03-31/functions/NAME/invocations`) with the real poll
+/// handler over `deployment`, as AWS Lambda (or `cargo lambda watch`) would: a handler error comes
+/// back with `X-Amz-Function-Error` and Lambda's error document. Returns the base URL.
+pub async fn spawn_poll_function(deployment: std::sync::Arc<Deployment>) -> String {
+    use axum::http::{HeaderMap, HeaderValue, StatusCode};
+    let app = axum::Router::new().route(
+        "/2015-03-31/functions/{name}/invocations",
+        axum::routing::post(move |body: String| {
+            let deployment = deployment.clone();
+            async move {
+                let mut headers = HeaderMap::new();
+                let payload: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                match invoke_poll(&deployment, payload, Duration::from_secs(120)).await {
+                    Ok(answer) => (StatusCode::OK, headers, answer.to_string()),
+                    Err(e) => {
+                        headers.insert(
+                            "X-Amz-Function-Error",
+                            HeaderValue::from_static("Unhandled"),
+                        );
+                        let error =
+                            json!({ "errorType": "&alloc::string::String", "errorMessage": e });
+                        (StatusCode::OK, headers, error.to_string())
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
