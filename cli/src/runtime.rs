@@ -12,9 +12,8 @@ use ferry_common::Scheme;
 use ferry_common::embedded::{EmbeddedQueue, EmbeddedStore};
 use ferry_common::engine::{
     AnyTarget, DocumentOutcome, Pacer, PageEvent, PageQueue, PollReport, Poller, Pusher, WdtSource,
-    redelivery_delay,
+    endpoints_for, redelivery_delay,
 };
-use ferry_common::scheme::config::TargetConnector;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -121,18 +120,8 @@ impl Runtime {
         for plan in plans {
             let scheme = plan.scheme;
             let id = scheme.id().to_owned();
-            let wdt = clients.wdt.clone().ok_or_else(|| {
-                format!("scheme {id} reads WDT, but connectors.wdt is not configured")
-            })?;
+            let (source, target) = endpoints_for(&scheme, clients, "connectors")?;
             let connector = scheme.config.target.connector.value;
-            let target = match connector {
-                TargetConnector::Kingdee => AnyTarget::Kingdee(clients.kingdee.clone().ok_or_else(
-                    || format!("scheme {id} writes to Kingdee, but connectors.kingdee is not configured"),
-                )?),
-                TargetConnector::Yonyou => AnyTarget::Yonyou(clients.yonyou.clone().ok_or_else(
-                    || format!("scheme {id} writes to Yonyou, but connectors.yonyou is not configured"),
-                )?),
-            };
             let limit = rate_limits
                 .get(connector.name())
                 .copied()
@@ -152,11 +141,7 @@ impl Runtime {
                 None => None,
             };
             schemes.push(SchemeRuntime {
-                source: WdtSource {
-                    client: wdt,
-                    transport: scheme.config.source.transport,
-                    api: scheme.config.source.api.value.clone(),
-                },
+                source,
                 target,
                 pacer,
                 queue: store.queue(&id, settings.max_receives),

@@ -16,7 +16,7 @@ use aws_config::SdkConfig;
 
 use crate::Scheme;
 use crate::connector::{Clients, HttpSettings, RetrySettings};
-use crate::engine::{AnyTarget, Pacer, WdtSource};
+use crate::engine::{AnyTarget, Pacer, WdtSource, endpoints_for};
 use crate::scheme::config::TargetConnector;
 
 pub use dynamo::DynamoStore;
@@ -316,19 +316,8 @@ impl Deployment {
         let mut pacers: BTreeMap<&'static str, Arc<Pacer>> = BTreeMap::new();
         let mut parts = Vec::new();
         for scheme in &self.schemes {
-            let id = scheme.id();
-            let wdt = clients.wdt.clone().ok_or_else(|| {
-                format!("scheme {id} reads WDT, but the credentials secret has no wdt section")
-            })?;
+            let (source, target) = endpoints_for(scheme, clients, "the credentials secret")?;
             let connector = scheme.config.target.connector.value;
-            let target = match connector {
-                TargetConnector::Kingdee => AnyTarget::Kingdee(clients.kingdee.clone().ok_or_else(
-                    || format!("scheme {id} writes to Kingdee, but the credentials secret has no kingdee section"),
-                )?),
-                TargetConnector::Yonyou => AnyTarget::Yonyou(clients.yonyou.clone().ok_or_else(
-                    || format!("scheme {id} writes to Yonyou, but the credentials secret has no yonyou section"),
-                )?),
-            };
             // Each push instance gets its share of the account's limit.
             let share = RATE_SHARE / self.config.push_concurrency.max(1) as f64;
             let limit = self
@@ -344,11 +333,7 @@ impl Deployment {
                     .clone()
             });
             parts.push(SchemeParts {
-                source: WdtSource {
-                    client: wdt,
-                    transport: scheme.config.source.transport,
-                    api: scheme.config.source.api.value.clone(),
-                },
+                source,
                 target,
                 pacer,
                 queue: self.queues[connector.name()].clone(),

@@ -185,3 +185,40 @@ impl TargetApi for AnyTarget {
         }
     }
 }
+
+/// The source and target of `scheme` from configured `clients`; `origin` says where connector
+/// settings come from, for the error when one is missing (`connectors`, `the credentials secret`).
+pub fn endpoints_for(
+    scheme: &crate::Scheme,
+    clients: &crate::connector::Clients,
+    origin: &str,
+) -> Result<(WdtSource, AnyTarget), String> {
+    use crate::scheme::config::TargetConnector;
+    let id = scheme.id();
+    let missing =
+        |what: &str, name: &str| format!("scheme {id} {what}, but {origin} has no {name} settings");
+    let client = clients
+        .wdt
+        .clone()
+        .ok_or_else(|| missing("reads WDT", "wdt"))?;
+    let target = match scheme.config.target.connector.value {
+        TargetConnector::Kingdee => AnyTarget::Kingdee(
+            clients
+                .kingdee
+                .clone()
+                .ok_or_else(|| missing("writes to Kingdee", "kingdee"))?,
+        ),
+        TargetConnector::Yonyou => AnyTarget::Yonyou(
+            clients
+                .yonyou
+                .clone()
+                .ok_or_else(|| missing("writes to Yonyou", "yonyou"))?,
+        ),
+    };
+    let source = WdtSource {
+        client,
+        transport: scheme.config.source.transport,
+        api: scheme.config.source.api.value.clone(),
+    };
+    Ok((source, target))
+}

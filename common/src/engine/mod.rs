@@ -11,7 +11,7 @@ pub mod push;
 pub mod record;
 pub mod window;
 
-pub use endpoints::{AnyTarget, SourceApi, TargetApi, WdtSource};
+pub use endpoints::{AnyTarget, SourceApi, TargetApi, WdtSource, endpoints_for};
 pub use message::{MAX_MESSAGE_BYTES, PageHeader, PageMessage};
 pub use pace::Pacer;
 pub use poll::{PageEvent, PollError, PollReport, Poller, Stop};
