@@ -266,14 +266,24 @@ fn main() {
     }
 
     // 2. The push binary under the Lambda runtime protocol.
-    let mut moto_child = None;
+    /// Stops the benchmark's own moto server however the run ends (a failed assertion too).
+    struct Stop(Option<std::process::Child>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            if let Some(child) = &mut self.0 {
+                child.kill().ok();
+                child.wait().ok();
+            }
+        }
+    }
+    let mut moto_child = Stop(None);
     if std::env::var("FERRY_TEST_MOTO").is_err() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        moto_child = Some(
+        moto_child.0 = Some(
             Command::new(root.join(".venv/bin/python"))
                 .args(["scripts/moto_server.py", "127.0.0.1", &port.to_string()])
                 .current_dir(&root)
@@ -381,7 +391,5 @@ fn main() {
         println!("peak memory after init, no invocation (baseline): {idle_peak:.1} MB");
         println!("peak memory over 10 pages × 100 orders: {busy_peak:.1} MB ({:.2}× the baseline; target ≤ 64 MB)", busy_peak / idle_peak);
     });
-    if let Some(mut child) = moto_child {
-        child.kill().ok();
-    }
+    drop(moto_child);
 }
