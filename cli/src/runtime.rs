@@ -11,8 +11,8 @@ use std::time::Duration;
 use ferry_common::Scheme;
 use ferry_common::embedded::{EmbeddedQueue, EmbeddedStore};
 use ferry_common::engine::{
-    AnyTarget, DocumentOutcome, Pacer, PageEvent, PageQueue, PollReport, Poller, Pusher, WdtSource,
-    endpoints_for, redelivery_delay,
+    AnyTarget, DocumentOutcome, Pacer, PageEvent, PageQueue, PollReport, Poller, Pusher,
+    RATE_SHARE, TargetPacers, WdtSource, endpoints_for, redelivery_delay,
 };
 use jiff::Timestamp;
 use serde::Serialize;
@@ -20,10 +20,6 @@ use serde::Serialize;
 pub use ferry_common::connector::Clients;
 
 use crate::config::PushConfig;
-
-/// Pacing runs at this share of a declared limit: a margin for the jitter between our clock and the
-/// vendor's counter, so a rate-limited run is never throttled.
-const RATE_SHARE: f64 = 0.97;
 
 /// Timings of the queue and retries.
 #[derive(Clone, Debug)]
@@ -115,24 +111,14 @@ impl Runtime {
         settings: Settings,
     ) -> Result<Runtime, String> {
         let store = EmbeddedStore::open(store_path).map_err(|e| e.to_string())?;
-        let mut pacers: BTreeMap<&'static str, Arc<Pacer>> = BTreeMap::new();
+        let mut pacers = TargetPacers::new(RATE_SHARE);
         let mut schemes = Vec::new();
         for plan in plans {
             let scheme = plan.scheme;
             let id = scheme.id().to_owned();
             let (source, target) = endpoints_for(&scheme, clients, "connectors")?;
             let connector = scheme.config.target.connector.value;
-            let limit = rate_limits
-                .get(connector.name())
-                .copied()
-                .or(scheme.push.rate_limit);
-            // One pacer per target account: its schemes share the vendor's limit.
-            let pacer = limit.map(|per_minute| {
-                pacers
-                    .entry(connector.name())
-                    .or_insert_with(|| Arc::new(Pacer::per_minute(per_minute, RATE_SHARE)))
-                    .clone()
-            });
+            let pacer = pacers.for_scheme(&scheme, rate_limits.get(connector.name()).copied());
             let start = match &plan.start {
                 Some(text) => Some(ferry_common::time::from_beijing(
                     ferry_common::time::parse_source_datetime(text)

@@ -16,15 +16,12 @@ use aws_config::SdkConfig;
 
 use crate::Scheme;
 use crate::connector::{Clients, HttpSettings, RetrySettings};
-use crate::engine::{AnyTarget, Pacer, WdtSource, endpoints_for};
+use crate::engine::{AnyTarget, Pacer, RATE_SHARE, TargetPacers, WdtSource, endpoints_for};
 use crate::scheme::config::TargetConnector;
 
 pub use dynamo::DynamoStore;
 pub use secrets::SecretCache;
 pub use sqs::SqsQueue;
-
-/// Pacing runs at this share of a target's declared limit (as on the embedded default).
-const RATE_SHARE: f64 = 0.97;
 
 /// Where a deployment's parts are and how it is tuned; the Lambdas read it from their environment
 /// (names below), the CLI from its configuration file.
@@ -313,25 +310,14 @@ impl Deployment {
     }
 
     fn assemble(&self, version: String, clients: &Clients) -> Result<Connected, String> {
-        let mut pacers: BTreeMap<&'static str, Arc<Pacer>> = BTreeMap::new();
+        // Each push instance gets its share of the account's limit.
+        let mut pacers = TargetPacers::new(RATE_SHARE / self.config.push_concurrency.max(1) as f64);
         let mut parts = Vec::new();
         for scheme in &self.schemes {
             let (source, target) = endpoints_for(scheme, clients, "the credentials secret")?;
             let connector = scheme.config.target.connector.value;
-            // Each push instance gets its share of the account's limit.
-            let share = RATE_SHARE / self.config.push_concurrency.max(1) as f64;
-            let limit = self
-                .config
-                .rate_limits
-                .get(connector.name())
-                .copied()
-                .or(scheme.push.rate_limit);
-            let pacer = limit.map(|per_minute| {
-                pacers
-                    .entry(connector.name())
-                    .or_insert_with(|| Arc::new(Pacer::per_minute(per_minute, share)))
-                    .clone()
-            });
+            let limit = self.config.rate_limits.get(connector.name()).copied();
+            let pacer = pacers.for_scheme(scheme, limit);
             parts.push(SchemeParts {
                 source,
                 target,

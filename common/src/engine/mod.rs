@@ -13,7 +13,7 @@ pub mod window;
 
 pub use endpoints::{AnyTarget, SourceApi, TargetApi, WdtSource, endpoints_for};
 pub use message::{MAX_MESSAGE_BYTES, PageHeader, PageMessage};
-pub use pace::Pacer;
+pub use pace::{Pacer, RATE_SHARE, TargetPacers};
 pub use poll::{PageEvent, PollError, PollReport, Poller, Stop};
 pub use ports::{
     Cursor, CursorStore, DeadLetter, Delivery, Event, HistoryLog, PageQueue, RecordQueries,

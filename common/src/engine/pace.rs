@@ -1,10 +1,46 @@
 //! Pacing to a target's rate limit: calls are spread evenly at the allowed rate (no bursts), so a
 //! vendor's fixed per-minute window never sees more than its limit.
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+/// Pacing runs at this share of a declared limit: a margin for the jitter between our clock and the
+/// vendor's counter, so a rate-limited run is never throttled.
+pub const RATE_SHARE: f64 = 0.97;
+
+/// One pacer per target account, shared by every scheme writing to it (they share the vendor's
+/// limit).
+#[derive(Debug)]
+pub struct TargetPacers {
+    share: f64,
+    by_target: BTreeMap<&'static str, Arc<Pacer>>,
+}
+
+impl TargetPacers {
+    /// Pacers running at `share` of each limit.
+    pub fn new(share: f64) -> TargetPacers {
+        TargetPacers {
+            share,
+            by_target: BTreeMap::new(),
+        }
+    }
+
+    /// The pacer of `scheme`'s target: `limit` calls a minute if given (an account's contract),
+    /// else the scheme's declared `rate_limit`; `None` when neither says.
+    pub fn for_scheme(&mut self, scheme: &crate::Scheme, limit: Option<u32>) -> Option<Arc<Pacer>> {
+        let per_minute = limit.or(scheme.push.rate_limit)?;
+        let share = self.share;
+        Some(
+            self.by_target
+                .entry(scheme.config.target.connector.value.name())
+                .or_insert_with(|| Arc::new(Pacer::per_minute(per_minute, share)))
+                .clone(),
+        )
+    }
+}
 
 /// Hands out evenly spaced call slots; clones of an `Arc<Pacer>` share one schedule.
 ///
