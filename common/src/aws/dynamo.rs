@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
 use jiff::Timestamp;
 
@@ -176,6 +178,64 @@ fn failure<E: std::error::Error + 'static>(operation: String, error: E) -> Store
     StoreError::new(operation, DisplayErrorContext(error))
 }
 
+/// A conditional write's outcome: `true` written, `false` its condition failed (someone else won).
+fn won<T, E>(
+    reply: Result<T, SdkError<E>>,
+    operation: impl FnOnce() -> String,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match reply {
+        Ok(_) => Ok(true),
+        Err(e) if lost_race(&e) => Ok(false),
+        Err(e) => Err(failure(operation(), e)),
+    }
+}
+
+/// Runs `query` page after page, handing each page to `page` until the results end or it answers
+/// `false`.
+async fn each_page(
+    query: QueryFluentBuilder,
+    operation: impl Fn() -> String,
+    mut page: impl FnMut(&QueryOutput) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let mut start: Option<Item> = None;
+    loop {
+        let reply = query
+            .clone()
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| failure(operation(), e))?;
+        let more = page(&reply)?;
+        match reply.last_evaluated_key() {
+            Some(key) if more => start = Some(key.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The items `query` finds, at most `limit`, read in pages of at most 1,000.
+async fn query_items(
+    query: QueryFluentBuilder,
+    limit: usize,
+    operation: impl Fn() -> String,
+) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    if limit == 0 {
+        return Ok(items);
+    }
+    let query = query.limit(limit.min(1000) as i32);
+    each_page(query, operation, |page| {
+        let room = limit - items.len();
+        items.extend(page.items().iter().take(room).cloned());
+        Ok(items.len() < limit)
+    })
+    .await?;
+    Ok(items)
+}
+
 impl DynamoStore {
     /// The store over `table` with a client built from the environment's AWS configuration.
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
@@ -253,34 +313,21 @@ impl DynamoStore {
         newest_first: bool,
         limit: usize,
     ) -> Result<Vec<SyncRecord>, StoreError> {
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        let mut start: Option<Item> = None;
-        loop {
-            let page = (limit - out.len()).min(1000) as i32;
-            let reply = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_STATE)
-                .key_condition_expression("state_pk = :p")
-                .expression_attribute_values(":p", s(state_partition(scheme, state)))
-                .scan_index_forward(!newest_first)
-                .limit(page)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| failure(format!("list {} records of {scheme}", state.as_str()), e))?;
-            for item in reply.items() {
-                out.push(record_of(item)?);
-            }
-            match reply.last_evaluated_key() {
-                Some(key) if out.len() < limit => start = Some(key.clone()),
-                _ => return Ok(out),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_STATE)
+            .key_condition_expression("state_pk = :p")
+            .expression_attribute_values(":p", s(state_partition(scheme, state)))
+            .scan_index_forward(!newest_first);
+        query_items(query, limit, || {
+            format!("list {} records of {scheme}", state.as_str())
+        })
+        .await?
+        .iter()
+        .map(record_of)
+        .collect()
     }
 
     /// The keys of the records an index partition holds.
@@ -290,34 +337,28 @@ impl DynamoStore {
         attribute: &str,
         value: String,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let reply = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("#a = :v")
-                .expression_attribute_names("#a", attribute)
-                .expression_attribute_values(":v", s(&value))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| failure(format!("find records by {attribute} {value}"), e))?;
-            for item in reply.items() {
-                if let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) {
-                    keys.push(HashMap::from([
-                        ("pk".to_owned(), pk.clone()),
-                        ("sk".to_owned(), sk.clone()),
-                    ]));
-                }
-            }
-            match reply.last_evaluated_key() {
-                Some(key) => start = Some(key.clone()),
-                None => return Ok(keys),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#a = :v")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", s(&value));
+        let items = query_items(query, usize::MAX, || {
+            format!("find records by {attribute} {value}")
+        })
+        .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let (pk, sk) = (item.get("pk")?, item.get("sk")?);
+                Some(HashMap::from([
+                    ("pk".to_owned(), pk.clone()),
+                    ("sk".to_owned(), sk.clone()),
+                ]))
+            })
+            .collect())
     }
 
     async fn get(
@@ -384,11 +425,7 @@ impl CursorStore for DynamoStore {
             .expression_attribute_values(":now", n(millis(now)))
             .send()
             .await;
-        match reply {
-            Ok(_) => Ok(true),
-            Err(e) if lost_race(&e) => Ok(false),
-            Err(e) => Err(failure(format!("lease {scheme}"), e)),
-        }
+        won(reply, || format!("lease {scheme}"))
     }
 
     async fn advance(
@@ -412,11 +449,7 @@ impl CursorStore for DynamoStore {
             .expression_attribute_values(":now", n(millis(now)))
             .send()
             .await;
-        match reply {
-            Ok(_) => Ok(true),
-            Err(e) if lost_race(&e) => Ok(false),
-            Err(e) => Err(failure(format!("advance cursor {scheme}"), e)),
-        }
+        won(reply, || format!("advance cursor {scheme}"))
     }
 
     async fn release(&self, scheme: &str, holder: &str) -> Result<(), StoreError> {
@@ -430,11 +463,8 @@ impl CursorStore for DynamoStore {
             .expression_attribute_values(":h", s(holder))
             .send()
             .await;
-        match reply {
-            Ok(_) => Ok(()),
-            Err(e) if lost_race(&e) => Ok(()),
-            Err(e) => Err(failure(format!("release lease {scheme}"), e)),
-        }
+        // Not holding it (any more) is fine: there is nothing to give up.
+        won(reply, || format!("release lease {scheme}")).map(|_| ())
     }
 }
 
@@ -462,11 +492,9 @@ impl RecordStore for DynamoStore {
                 .condition_expression("revision = :r")
                 .expression_attribute_values(":r", n(r.revision))
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if lost_race(&e) => Ok(false),
-            Err(e) => Err(failure(format!("save record {}/{}", r.scheme, r.key), e)),
-        }
+        won(request.send().await, || {
+            format!("save record {}/{}", r.scheme, r.key)
+        })
     }
 
     async fn list(
@@ -531,27 +559,24 @@ impl RecordQueries for DynamoStore {
     async fn counts(&self, scheme: &str) -> Result<Vec<(RecordState, u64)>, StoreError> {
         let mut out = Vec::new();
         for state in RecordState::ALL {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_STATE)
+                .key_condition_expression("state_pk = :p")
+                .expression_attribute_values(":p", s(state_partition(scheme, state)))
+                .select(Select::Count);
             let mut count = 0u64;
-            let mut start: Option<Item> = None;
-            loop {
-                let reply = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(BY_STATE)
-                    .key_condition_expression("state_pk = :p")
-                    .expression_attribute_values(":p", s(state_partition(scheme, state)))
-                    .select(Select::Count)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| failure(format!("count records {scheme}"), e))?;
-                count += reply.count().max(0) as u64;
-                match reply.last_evaluated_key() {
-                    Some(key) => start = Some(key.clone()),
-                    None => break,
-                }
-            }
+            each_page(
+                query,
+                || format!("count records {scheme}"),
+                |page| {
+                    count += page.count().max(0) as u64;
+                    Ok(true)
+                },
+            )
+            .await?;
             if count > 0 {
                 out.push((state, count));
             }
@@ -700,33 +725,19 @@ impl HistoryLog for DynamoStore {
         key: &str,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
-        let mut events = Vec::new();
-        if limit == 0 {
-            return Ok(events);
-        }
-        let mut start: Option<Item> = None;
-        loop {
-            let reply = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :e)")
-                .expression_attribute_values(":p", s(document_pk(scheme, key)))
-                .expression_attribute_values(":e", s("event#"))
-                .scan_index_forward(false)
-                .limit((limit - events.len()).min(1000) as i32)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| failure(format!("read history {scheme}/{key}"), e))?;
-            for item in reply.items() {
-                events.push(event_of(item)?);
-            }
-            match reply.last_evaluated_key() {
-                Some(next) if events.len() < limit => start = Some(next.clone()),
-                _ => break,
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :e)")
+            .expression_attribute_values(":p", s(document_pk(scheme, key)))
+            .expression_attribute_values(":e", s("event#"))
+            .scan_index_forward(false);
+        let mut events = query_items(query, limit, || format!("read history {scheme}/{key}"))
+            .await?
+            .iter()
+            .map(event_of)
+            .collect::<Result<Vec<_>, _>>()?;
         events.reverse();
         Ok(events)
     }
