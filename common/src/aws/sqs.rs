@@ -11,9 +11,8 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 use jiff::Timestamp;
-use serde::Deserialize;
 
-use crate::engine::message::MAX_MESSAGE_BYTES;
+use crate::engine::message::{Envelope, MAX_MESSAGE_BYTES};
 use crate::engine::ports::{DeadLetter, Delivery, PageQueue, StoreError};
 
 /// SendMessageBatch's and ReceiveMessage's limit on messages a call.
@@ -29,15 +28,6 @@ pub struct SqsQueue {
     client: Client,
     url: String,
     dead_letter_url: Option<String>,
-}
-
-/// What the attributes are read from: a page message's envelope (its documents are skipped).
-#[derive(Deserialize)]
-struct Envelope {
-    scheme: String,
-    page: u32,
-    #[serde(default)]
-    replay: bool,
 }
 
 fn failure<E: std::error::Error + 'static>(operation: String, error: E) -> StoreError {
@@ -115,7 +105,7 @@ impl SqsQueue {
         let mut entry = SendMessageBatchRequestEntry::builder()
             .id(id.to_string())
             .message_body(body);
-        if let Ok(envelope) = serde_json::from_str::<Envelope>(body) {
+        if let Some(envelope) = Envelope::read(body) {
             entry = entry
                 .message_attributes("scheme", attribute("String", envelope.scheme))
                 .message_attributes("page", attribute("Number", envelope.page.to_string()));

@@ -37,6 +37,26 @@ pub struct PageMessage {
     pub documents: Vec<Box<RawValue>>,
 }
 
+/// A page message's envelope read without its documents (they are skipped, not parsed): what
+/// routing a message to its scheme and tagging it with queue attributes need.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Envelope {
+    /// The scheme id.
+    pub scheme: String,
+    /// The page number.
+    pub page: u32,
+    /// Queued by an operator's replay.
+    #[serde(default)]
+    pub replay: bool,
+}
+
+impl Envelope {
+    /// The envelope of a message body; `None` if the body is not a page message.
+    pub fn read(body: &str) -> Option<Envelope> {
+        serde_json::from_str(body).ok()
+    }
+}
+
 /// What every message cut from one page carries besides its documents.
 #[derive(Clone, Debug)]
 pub struct PageHeader {

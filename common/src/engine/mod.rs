@@ -12,7 +12,7 @@ pub mod record;
 pub mod window;
 
 pub use endpoints::{AnyTarget, SourceApi, TargetApi, WdtSource, endpoints_for};
-pub use message::{MAX_MESSAGE_BYTES, PageHeader, PageMessage};
+pub use message::{Envelope, MAX_MESSAGE_BYTES, PageHeader, PageMessage};
 pub use pace::{Pacer, RATE_SHARE, TargetPacers};
 pub use poll::{PageEvent, PollError, PollReport, Poller, Stop};
 pub use ports::{

@@ -8,34 +8,18 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use ferry_common::aws::Deployment;
 use ferry_common::aws::metrics::{Metrics, Unit};
 use ferry_common::engine::{
-    Delivery, DocumentOutcome, MessageResult, PageQueue, Pusher, redelivery_delay,
+    Delivery, DocumentOutcome, Envelope, MessageResult, PageQueue, Pusher, redelivery_delay,
 };
 use lambda_runtime::{Error, LambdaEvent};
-use serde::Deserialize;
 use std::time::Instant;
 use tracing::Instrument;
-
-/// The envelope's scheme, read without the documents.
-#[derive(Deserialize)]
-struct Envelope {
-    scheme: String,
-}
-
-/// What became of one batch (the figures the tests and the benchmark read).
-#[derive(Debug, Default)]
-pub struct BatchReport {
-    /// The answer for the event source mapping.
-    pub response: SqsBatchResponse,
-    /// Every document's outcome.
-    pub outcomes: Vec<DocumentOutcome>,
-}
 
 /// Handles one invocation: the response the event source mapping reads.
 pub async fn handle(
     deployment: &Deployment,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    Ok(push(deployment, event.payload).await?.response)
+    push(deployment, event.payload).await
 }
 
 fn delivery_of(message: &SqsMessage) -> Option<Delivery> {
@@ -55,8 +39,8 @@ fn delivery_of(message: &SqsMessage) -> Option<Delivery> {
 /// Pushes a batch. Each message ends in exactly one of: done (left out of the failures, so the
 /// event source mapping deletes it) or failed (listed by its own id, never an empty or unknown
 /// one, so only it is delivered again).
-pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<BatchReport, Error> {
-    let mut report = BatchReport::default();
+pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
+    let mut report = SqsBatchResponse::default();
     // Messages by scheme, and which queue each came from (for the backoff's visibility change).
     let mut by_scheme: BTreeMap<String, Vec<(Delivery, Option<String>)>> = BTreeMap::new();
     for message in &event.records {
@@ -71,7 +55,7 @@ pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<BatchRepor
             .event_source_arn
             .as_deref()
             .and_then(|arn| queue_connector(deployment, arn));
-        let scheme = serde_json::from_str::<Envelope>(&delivery.body)
+        let scheme = Envelope::read(&delivery.body)
             .map(|e| e.scheme)
             .unwrap_or_default();
         by_scheme
@@ -86,7 +70,7 @@ pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<BatchRepor
             tracing::error!(error = %e, "connectors unavailable; the whole batch will be retried");
             for deliveries in by_scheme.values() {
                 for (d, _) in deliveries {
-                    report.response.batch_item_failures.push(failure(&d.id));
+                    report.batch_item_failures.push(failure(&d.id));
                 }
             }
             return Ok(report);
@@ -100,7 +84,7 @@ pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<BatchRepor
                 // document's. Retried until it dead-letters, where an operator finds it.
                 tracing::error!(scheme = %scheme_id, error = %e, "message for an unknown scheme");
                 for (d, _) in &deliveries {
-                    report.response.batch_item_failures.push(failure(&d.id));
+                    report.batch_item_failures.push(failure(&d.id));
                 }
                 continue;
             }
@@ -139,7 +123,6 @@ pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<BatchRepor
                 )
                 .await;
                 count(&mut metrics, &result);
-                report.outcomes.extend(result.documents);
             }
             metrics.emit();
         }
@@ -161,7 +144,7 @@ async fn settle(
     result: &MessageResult,
     delivery: &Delivery,
     connector: Option<&str>,
-    report: &mut BatchReport,
+    report: &mut SqsBatchResponse,
 ) {
     for outcome in &result.documents {
         log(outcome);
@@ -169,10 +152,7 @@ async fn settle(
     let Some(hint) = result.retry else {
         return;
     };
-    report
-        .response
-        .batch_item_failures
-        .push(failure(&delivery.id));
+    report.batch_item_failures.push(failure(&delivery.id));
     let tuning = &deployment.config.tuning;
     let delay = redelivery_delay(
         tuning.retry_min,
