@@ -250,10 +250,13 @@ pub async fn poll(
         metrics.count("PagesQueued", report.messages);
         metrics.count("SourceCalls", report.calls);
         metrics.count("DocumentsOversize", report.oversize);
+        // The report carries the cursor the run left (Beijing time): no second read of the table.
         if kind == "scheduled"
-            && let Ok(cursor) =
-                ferry_common::engine::CursorStore::cursor(&deployment.store, request.scheme()).await
-            && let Some(position) = cursor.position
+            && let Some(position) = report.cursor.as_deref().and_then(|text| {
+                ferry_common::time::parse_source_datetime(text)
+                    .ok()
+                    .map(ferry_common::time::from_beijing)
+            })
         {
             metrics.put(
                 "CursorLag",
