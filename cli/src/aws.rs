@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use aws_sdk_lambda::primitives::Blob;
-use ferry_common::aws::{Deployment, DeploymentConfig, SqsQueue};
+use ferry_common::aws::{Deployment, DeploymentConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -67,19 +67,6 @@ impl AwsBackend {
                 lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
             })
         })
-    }
-
-    /// The queue a scheme's pages go to.
-    pub fn queue_of(&self, scheme: &str) -> Result<&SqsQueue, String> {
-        let connector = ferry_common::bundled::load_all()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|s| s.id() == scheme)
-            .map(|s| s.config.target.connector.value.name())
-            .ok_or_else(|| format!("unknown scheme '{scheme}'"))?;
-        self.deployment
-            .queue(connector)
-            .ok_or_else(|| format!("the deployment has no queue for {connector}"))
     }
 
     /// Invokes the poll function with an on-demand payload and reads its report.

@@ -61,6 +61,23 @@ macro_rules! with_store {
     };
 }
 
+/// Runs `$body` with `$q` bound to the page queue of `$scheme`.
+macro_rules! with_queue {
+    ($backend:expr, $scheme:expr, $q:ident => $body:expr) => {
+        match $backend {
+            Backend::Local(runtime) => {
+                let $q = &runtime.schemes[runtime.index_of($scheme)?].queue;
+                $body
+            }
+            #[cfg(feature = "aws")]
+            Backend::Aws(aws) => {
+                let $q = aws.deployment.scheme_queue($scheme)?;
+                $body
+            }
+        }
+    };
+}
+
 fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -187,36 +204,15 @@ impl Backend {
     /// Messages of the scheme's queue waiting or in flight (on AWS the queue is the target's,
     /// shared by its schemes), and dead letters.
     pub async fn queue_figures(&self, scheme: &str) -> Result<(u64, u64), String> {
-        match self {
-            Backend::Local(runtime) => {
-                let queue = &runtime.schemes[runtime.index_of(scheme)?].queue;
-                Ok((
-                    queue.depth().await.map_err(text)?,
-                    queue.dead_letter_count().await.map_err(text)?,
-                ))
-            }
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => {
-                let queue = aws.queue_of(scheme)?;
-                Ok((
-                    queue.depth().await.map_err(text)?,
-                    queue.dead_letter_count().await.map_err(text)?,
-                ))
-            }
-        }
+        with_queue!(self, scheme, q => Ok((
+            q.depth().await.map_err(text)?,
+            q.dead_letter_count().await.map_err(text)?,
+        )))
     }
 
     /// Puts the scheme's dead letters back on its queue.
     pub async fn redrive(&self, scheme: &str) -> Result<u64, String> {
-        match self {
-            Backend::Local(runtime) => runtime.schemes[runtime.index_of(scheme)?]
-                .queue
-                .redrive()
-                .await
-                .map_err(text),
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.queue_of(scheme)?.redrive().await.map_err(text),
-        }
+        with_queue!(self, scheme, q => q.redrive().await.map_err(text))
     }
 
     /// Fetches a window or documents again and queues them: in this process on the embedded

@@ -288,6 +288,18 @@ impl Deployment {
         self.queues.get(connector)
     }
 
+    /// The page queue scheme `id` sends to (its target's).
+    pub fn scheme_queue(&self, id: &str) -> Result<&SqsQueue, String> {
+        let scheme = self
+            .schemes
+            .iter()
+            .find(|s| s.id() == id)
+            .ok_or_else(|| format!("unknown scheme '{id}'"))?;
+        let connector = scheme.config.target.connector.value.name();
+        self.queue(connector)
+            .ok_or_else(|| format!("the deployment has no queue for {connector}"))
+    }
+
     /// Every page queue, by target connector.
     pub fn queues(&self) -> &BTreeMap<String, SqsQueue> {
         &self.queues
