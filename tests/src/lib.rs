@@ -219,43 +219,20 @@ pub fn capture_logs() -> LogBuffer {
 /// A `ferry run` configuration for `sandbox` with its store at `store`: both bundled schemes from
 /// the sandbox's first document, secrets inline (a test's temporary file, never committed).
 pub fn sandbox_run_config(sandbox: &ferry_sandbox::Sandbox, store: &Path) -> String {
-    let c = sandbox.credentials();
     let start = sandbox.source(|s| s.first_time());
+    // The connectors section is the credentials secret's JSON (JSON is YAML): one description of
+    // the sandbox's connectors for the embedded default and for AWS.
     format!(
         r#"store: "{store}"
 schemes:
   - {{ scheme: wdt-trades-to-kingdee, start: "{start}" }}
   - {{ scheme: wdt-stockouts-to-yonyou, start: "{start}" }}
-connectors:
-  wdt:
-    sid: "{sid}"
-    qimen: {{ url: "{qimen}", app_key: "{qimen_key}", app_secret: "{qimen_secret}" }}
-  kingdee:
-    url: "{kingdee}"
-    client_id: "{client_id}"
-    client_secret: "{client_secret}"
-    app_key: "{kd_key}"
-    app_secret: "{kd_secret}"
-    domain: "{domain}"
-  yonyou: {{ url: "{yonyou}", tenant_id: "{tenant}", app_key: "{yy_key}", app_secret: "{yy_secret}" }}
+connectors: {connectors}
 rate_limits: {{ kingdee: 50000, yonyou: 50000 }}
 push: {{ visibility: 2s, claim_ttl: 2s, retry_min: 50ms, retry_max: 400ms, max_receives: 30 }}
 "#,
         store = store.display(),
-        sid = c.wdt_sid,
-        qimen = sandbox.qimen_url(),
-        qimen_key = c.qimen_app_key,
-        qimen_secret = c.qimen_app_secret,
-        kingdee = sandbox.kingdee_url(),
-        client_id = c.kingdee_client_id,
-        client_secret = c.kingdee_client_secret,
-        kd_key = c.kingdee_app_key,
-        kd_secret = c.kingdee_app_secret,
-        domain = c.kingdee_domain,
-        yonyou = sandbox.yonyou_url(),
-        tenant = c.yonyou_tenant_id,
-        yy_key = c.yonyou_app_key,
-        yy_secret = c.yonyou_app_secret,
+        connectors = aws::connectors_secret(sandbox),
     )
 }
 
