@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
 use jiff::Timestamp;
 
@@ -361,6 +362,14 @@ impl DynamoStore {
             .collect())
     }
 
+    /// An UpdateItem of `scheme`'s cursor, to be given its expressions.
+    fn cursor_update(&self, scheme: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(cursor_key(scheme)))
+    }
+
     async fn get(
         &self,
         key: Item,
@@ -412,10 +421,7 @@ impl CursorStore for DynamoStore {
         until: Timestamp,
     ) -> Result<bool, StoreError> {
         let reply = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(cursor_key(scheme)))
+            .cursor_update(scheme)
             .update_expression("SET holder = :h, lease_until = :until")
             .condition_expression(
                 "attribute_not_exists(holder) OR holder = :h OR lease_until <= :now",
@@ -436,10 +442,7 @@ impl CursorStore for DynamoStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let reply = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(cursor_key(scheme)))
+            .cursor_update(scheme)
             .update_expression("SET #p = :p, updated_at = :now")
             .condition_expression("holder = :h")
             // `position` is a DynamoDB reserved word.
@@ -454,10 +457,7 @@ impl CursorStore for DynamoStore {
 
     async fn release(&self, scheme: &str, holder: &str) -> Result<(), StoreError> {
         let reply = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(cursor_key(scheme)))
+            .cursor_update(scheme)
             .update_expression("REMOVE holder, lease_until")
             .condition_expression("holder = :h")
             .expression_attribute_values(":h", s(holder))
