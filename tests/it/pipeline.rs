@@ -317,7 +317,12 @@ async fn lost_answers_are_settled_without_duplicates() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_poll_out_of_time_stops_between_windows_and_the_next_run_resumes() {
     let p = Pipeline::spawn("budget", 600, |_| {}).await;
-    // Two seconds are kept in reserve: this leaves a fraction of a second of polling.
+    // Two seconds are kept in reserve: this leaves a fraction of a second of polling, and every
+    // source call takes 300 ms, so the run cannot get through all its windows however fast the
+    // machine is.
+    p.sandbox
+        .faults()
+        .set_rate(Endpoint::WdtQuery, Fault::Slow, 1.0);
     let runtime = p.runtime_with(Settings {
         poll_budget: Duration::from_millis(2_300),
         ..test_settings()
@@ -331,6 +336,9 @@ async fn a_poll_out_of_time_stops_between_windows_and_the_next_run_resumes() {
     let partial = p.sandbox.kingdee_bills().len();
     assert!(partial < 600, "{partial}");
     // The cursor sits at the last window fully queued; the next run starts there.
+    p.sandbox
+        .faults()
+        .set_rate(Endpoint::WdtQuery, Fault::Slow, 0.0);
     let runtime = p.runtime();
     let second = runtime.sync_once(0, &|_| {}, &|_| {}).await.unwrap();
     assert_eq!(second.poll.stop, ferry_common::engine::Stop::Done);
