@@ -9,6 +9,7 @@ use ferry_common::engine::{
 };
 use serde_json::Value;
 
+use crate::reconcile::{self, Reconciliation, Sides};
 use crate::runtime::{Runtime, Tally};
 
 /// What to fetch again.
@@ -135,15 +136,34 @@ impl Backend {
         }
     }
 
-    /// The embedded runtime, for what only it does (reconcile).
-    pub fn local(&self) -> Result<&Runtime, String> {
+    /// Compares the scheme's source, records and target over `range` (`ferry reconcile`), through
+    /// the backend's own connectors and store.
+    pub async fn reconcile(&self, scheme: &str, range: Window) -> Result<Reconciliation, String> {
         match self {
-            Backend::Local(runtime) => Ok(runtime),
+            Backend::Local(runtime) => {
+                let run = &runtime.schemes[runtime.index_of(scheme)?];
+                let sides = Sides {
+                    scheme: &run.scheme,
+                    source: &run.source,
+                    target: &run.target,
+                    pacer: run.pacer.as_deref(),
+                    store: &runtime.store,
+                };
+                reconcile::compare(sides, range).await
+            }
             #[cfg(feature = "aws")]
-            Backend::Aws(_) => Err(
-                "reconcile runs against the embedded store for now; on AWS compare with `ferry status` and `ferry record`"
-                    .into(),
-            ),
+            Backend::Aws(aws) => {
+                let connected = aws.deployment.connected().await?;
+                let parts = connected.scheme(scheme)?;
+                let sides = Sides {
+                    scheme: &parts.scheme,
+                    source: &parts.source,
+                    target: &parts.target,
+                    pacer: parts.pacer.as_deref(),
+                    store: &aws.deployment.store,
+                };
+                reconcile::compare(sides, range).await
+            }
         }
     }
 

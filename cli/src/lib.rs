@@ -10,6 +10,7 @@ mod demo;
 pub mod faults;
 mod ops;
 mod preview;
+mod reconcile;
 pub mod run;
 pub mod runtime;
 mod sandbox;
@@ -68,7 +69,7 @@ enum Command {
     Resync(ops::ResyncArgs),
     /// Per day: documents in the source, synced, failed and found in the target, with every
     /// difference listed (对账).
-    Reconcile(ops::ReconcileArgs),
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 /// Runs `ferry` with `args` (program name first); returns the exit status.
@@ -123,7 +124,9 @@ where
         Command::Record(args) => return report("record", ops::record(&args, out), err),
         Command::Replay(args) => return report("replay", ops::replay(&args, out), err),
         Command::Resync(args) => return report("resync", ops::resync(&args, out), err),
-        Command::Reconcile(args) => return report("reconcile", ops::reconcile(&args, out), err),
+        Command::Reconcile(args) => {
+            return report("reconcile", reconcile::reconcile(&args, out), err);
+        }
     };
     result.unwrap_or_else(|e| {
         let _ = writeln!(err, "ferry: {e}");

@@ -1,15 +1,15 @@
-//! The operator's commands on the embedded default — `status`, `record`, `replay`, `resync` and
-//! `reconcile` — over the store and connectors a `ferry run` configuration names. Each prints a
-//! table for people or, with `--json`, one JSON document for scripts.
+//! The operator's commands `status`, `record`, `replay` and `resync` — over the embedded store of a
+//! `ferry run` configuration or a deployment on AWS (`backend.rs` hides which) — and the helpers
+//! they share with `reconcile`. Each prints a table for people or, with `--json`, one JSON document
+//! for scripts.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ferry_common::engine::{RecordState, RecordStore, SyncRecord, TargetApi, Window};
-use ferry_common::scheme::config::TargetConnector;
-use ferry_common::time::{format_source, from_beijing, to_beijing};
+use ferry_common::engine::{RecordState, SyncRecord, Window};
+use ferry_common::time::{format_source, to_beijing};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -26,10 +26,10 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(600);
 pub struct Common {
     /// The `ferry run` configuration whose store, schemes and connectors to use.
     #[arg(long, short = 'c', default_value = "ferry.yaml")]
-    config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Print one JSON document instead of tables.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// `ferry status`.
@@ -87,30 +87,15 @@ pub struct ResyncArgs {
     keys: Vec<String>,
 }
 
-/// `ferry reconcile`.
-#[derive(Debug, clap::Args)]
-pub struct ReconcileArgs {
-    #[command(flatten)]
-    common: Common,
-    /// The scheme id.
-    scheme: String,
-    /// First day (or time), Beijing time.
-    #[arg(long)]
-    from: String,
-    /// Last day (or time), Beijing time.
-    #[arg(long)]
-    to: String,
-}
-
-fn io(e: std::io::Error) -> String {
+pub(crate) fn io(e: std::io::Error) -> String {
     e.to_string()
 }
 
-fn time_text(t: Timestamp) -> String {
+pub(crate) fn time_text(t: Timestamp) -> String {
     format_source(to_beijing(t))
 }
 
-fn print_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), String> {
+pub(crate) fn print_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), String> {
     writeln!(
         out,
         "{}",
@@ -120,7 +105,7 @@ fn print_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), String>
 }
 
 /// Loads the configuration (embedded store or AWS deployment) and runs `f` on it.
-fn with_backend<F, Fut>(common: &Common, f: F) -> Result<i32, String>
+pub(crate) fn with_backend<F, Fut>(common: &Common, f: F) -> Result<i32, String>
 where
     F: FnOnce(Backend) -> Fut,
     Fut: std::future::Future<Output = Result<i32, String>>,
@@ -129,7 +114,7 @@ where
     crate::async_runtime()?.block_on(f(backend))
 }
 
-fn window(from: &str, to: &str) -> Result<Window, String> {
+pub(crate) fn window(from: &str, to: &str) -> Result<Window, String> {
     Window::parse_range(from, to, ("--from", "--to"))
 }
 
@@ -506,243 +491,6 @@ pub fn resync(args: &ResyncArgs, out: &mut dyn Write) -> Result<i32, String> {
         result.record(engine.requeue(&scheme, what).await?);
         result.pushed_here = engine.drain(&scheme, &mut result.push).await?;
         print_requeued(&result, args.common.json, out)?;
-        Ok(0)
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// reconcile
-
-#[derive(Debug, Default, Serialize)]
-struct Day {
-    day: String,
-    /// Documents the source holds for the day.
-    source: u64,
-    /// Of those, synced per the records.
-    synced: u64,
-    /// Of those, failed per the records.
-    failed: u64,
-    /// Of those, not synced yet (no record, or in progress, retrying, in conflict).
-    pending: u64,
-    /// Of those, whose bill the target holds.
-    in_target: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct Difference {
-    day: String,
-    key: String,
-    number: String,
-    issue: String,
-}
-
-/// `ferry reconcile SCHEME --from --to`: per day of the source's time, the documents in the
-/// source, synced, failed, and found in the target, with every difference listed (对账).
-pub fn reconcile(args: &ReconcileArgs, out: &mut dyn Write) -> Result<i32, String> {
-    let range = window(&args.from, &args.to)?;
-    with_backend(&args.common, |backend| async move {
-        let engine = backend.local()?;
-        let index = engine.index_of(&args.scheme)?;
-        let run = &engine.schemes[index];
-        let scheme = run.scheme.id();
-        let mapper = &run.scheme.mapper;
-        // Kingdee can be asked for a bill by number; the Yonyou contract has no read API, so its
-        // column reports the records' ids instead of the target's own answer.
-        let target_checked = run.scheme.config.target.connector.value == TargetConnector::Kingdee;
-        let poller = engine.poller(run, &|_| {});
-        let mut days = Vec::new();
-        let mut differences = Vec::new();
-        let mut day_start = to_beijing(range.start);
-        let last = to_beijing(range.end);
-        while day_start <= last {
-            let day_end = day_start
-                .date()
-                .to_datetime(jiff::civil::time(23, 59, 59, 0))
-                .min(last);
-            let day_text = day_start.date().to_string();
-            let window = Window::new(from_beijing(day_start), from_beijing(day_end))
-                .expect("a day's bounds are ordered");
-            let documents = poller
-                .scan(window)
-                .await
-                .map_err(|e| format!("reconcile {scheme}: {e}"))?;
-            let mut day = Day {
-                day: day_text.clone(),
-                ..Day::default()
-            };
-            for raw in &documents {
-                day.source += 1;
-                let parsed = mapper.parse(&raw.to_string());
-                let Some(key) = parsed.as_ref().ok().and_then(|d| mapper.document_key(d)) else {
-                    differences.push(Difference {
-                        day: day_text.clone(),
-                        key: "-".into(),
-                        number: String::new(),
-                        issue: format!("a source document has no {}", mapper.key_field()),
-                    });
-                    continue;
-                };
-                let doc = parsed.map_err(|e| format!("a source document of {day_text}: {e}"))?;
-                let version = mapper.document_version(&doc).unwrap_or_default();
-                let record = engine
-                    .store
-                    .record(scheme, &key)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let body = mapper.map(&doc).ok();
-                let number = body
-                    .as_ref()
-                    .map(|b| run.target.number(b))
-                    .or_else(|| record.as_ref().map(|r| r.number.clone()))
-                    .unwrap_or_default();
-                let found = match (&body, target_checked) {
-                    (Some(body), true) => {
-                        if let Some(pacer) = &run.pacer {
-                            pacer.wait().await;
-                        }
-                        run.target
-                            .find(body)
-                            .await
-                            .map_err(|e| format!("look-up of {number} in the target: {e}"))?
-                    }
-                    _ => record
-                        .as_ref()
-                        .filter(|r| r.state == RecordState::Synced)
-                        .and_then(|r| r.target_id.clone()),
-                };
-                if found.is_some() {
-                    day.in_target += 1;
-                }
-                let mut issue = |text: String| {
-                    differences.push(Difference {
-                        day: day_text.clone(),
-                        key: key.clone(),
-                        number: number.clone(),
-                        issue: text,
-                    })
-                };
-                match &record {
-                    None => {
-                        day.pending += 1;
-                        issue("never fetched by Ferry (no record)".into());
-                    }
-                    Some(r) => match r.state {
-                        RecordState::Synced => {
-                            day.synced += 1;
-                            if found.is_none() {
-                                issue(format!(
-                                    "record says synced as {}, but the target has no such bill",
-                                    r.target_id.as_deref().unwrap_or("-")
-                                ));
-                            } else if found != r.target_id {
-                                issue(format!(
-                                    "record names bill {}, the target's bill is {}",
-                                    r.target_id.as_deref().unwrap_or("-"),
-                                    found.as_deref().unwrap_or("-")
-                                ));
-                            }
-                            if r.version.as_str() < version.as_str() {
-                                issue(format!(
-                                    "changed in the source after sync ({} → {version})",
-                                    r.version
-                                ));
-                            }
-                        }
-                        RecordState::Failed => {
-                            day.failed += 1;
-                            issue(format!(
-                                "failed: {}",
-                                r.last_error.as_deref().unwrap_or("-")
-                            ));
-                        }
-                        other => {
-                            day.pending += 1;
-                            issue(format!("not synced yet ({})", other.as_str()));
-                        }
-                    },
-                }
-                if found.is_some()
-                    && record
-                        .as_ref()
-                        .is_none_or(|r| r.state != RecordState::Synced)
-                {
-                    issue("the target holds a bill the records do not know as synced".into());
-                }
-            }
-            days.push(day);
-            day_start = day_start
-                .date()
-                .tomorrow()
-                .map_err(|e| e.to_string())?
-                .to_datetime(jiff::civil::Time::midnight());
-        }
-        if args.common.json {
-            print_json(
-                out,
-                &json!({
-                    "scheme": scheme,
-                    "from": time_text(range.start),
-                    "to": time_text(range.end),
-                    "target_checked": target_checked,
-                    "days": days,
-                    "differences": differences,
-                }),
-            )?;
-            return Ok(0);
-        }
-        let in_target = if target_checked {
-            "in target"
-        } else {
-            "in target (per records)"
-        };
-        let mut t = table(&["day", "source", "synced", "failed", "pending", in_target]);
-        let mut total = Day {
-            day: "total".into(),
-            ..Day::default()
-        };
-        for d in &days {
-            total.source += d.source;
-            total.synced += d.synced;
-            total.failed += d.failed;
-            total.pending += d.pending;
-            total.in_target += d.in_target;
-        }
-        for d in days.iter().chain(std::iter::once(&total)) {
-            t.add_row(vec![
-                d.day.clone(),
-                d.source.to_string(),
-                d.synced.to_string(),
-                d.failed.to_string(),
-                d.pending.to_string(),
-                d.in_target.to_string(),
-            ]);
-        }
-        writeln!(
-            out,
-            "{scheme}: {} → {}\n{t}",
-            time_text(range.start),
-            time_text(range.end)
-        )
-        .map_err(io)?;
-        if differences.is_empty() {
-            writeln!(
-                out,
-                "No differences: every source document is synced and in the target."
-            )
-            .map_err(io)?;
-        } else {
-            writeln!(out, "\n{} differences", differences.len()).map_err(io)?;
-            let mut d = table(&["day", "key", "number", "difference"]);
-            for diff in &differences {
-                d.add_row(vec![
-                    diff.day.clone(),
-                    diff.key.clone(),
-                    diff.number.clone(),
-                    diff.issue.clone(),
-                ]);
-            }
-            writeln!(out, "{d}").map_err(io)?;
-        }
         Ok(0)
     })
 }

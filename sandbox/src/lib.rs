@@ -406,6 +406,12 @@ impl Sandbox {
         lock(&self.state.kingdee).bills().to_vec()
     }
 
+    /// Deletes the Kingdee bill numbered `number` behind Ferry's back (a user in Kingdee's own
+    /// screens); `false` if there is none.
+    pub fn delete_kingdee_bill(&self, number: &str) -> bool {
+        lock(&self.state.kingdee).delete(number)
+    }
+
     /// Every sales order the Yonyou stand-in holds.
     pub fn yonyou_orders(&self) -> Vec<Bill> {
         lock(&self.state.yonyou).orders().to_vec()

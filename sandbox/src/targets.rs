@@ -172,6 +172,28 @@ impl KingdeeBook {
     pub fn bills(&self) -> &[Bill] {
         &self.bills
     }
+
+    /// Deletes the bill numbered `number`, as a user can in 金蝶云星辰's own screens; `false` if
+    /// there is none.
+    pub(crate) fn delete(&mut self, number: &str) -> bool {
+        let Some(index) = self.by_number.remove(number) else {
+            return false;
+        };
+        self.bills.remove(index);
+        self.by_id = self
+            .bills
+            .iter()
+            .enumerate()
+            .map(|(i, bill)| (bill.id.clone(), i))
+            .collect();
+        self.by_number = self
+            .bills
+            .iter()
+            .enumerate()
+            .map(|(i, bill)| (bill.number.clone(), i))
+            .collect();
+        true
+    }
 }
 
 /// The Yonyou tenant's sales orders and its `resubmitCheckKey` register.

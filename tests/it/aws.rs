@@ -836,4 +836,112 @@ async fn operator_commands_work_against_the_deployment_and_resync_invokes_the_po
         ferry_tests::aws::depth(&sqs, &queues["yonyou"].url).await,
         1
     );
+
+    // reconcile: the source scanned through the secret's connectors, the records read from the
+    // table, the Kingdee bills looked up in the target. Everything agrees first...
+    let first_day = sandbox.source(|s| s.first_time())[..10].to_owned();
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+        .date()
+        .to_string();
+    let reconcile = |scheme: &'static str| {
+        let (first_day, today) = (first_day.clone(), today.clone());
+        let ferry = &ferry;
+        async move {
+            let out = ferry(&[
+                "reconcile",
+                scheme,
+                "--from",
+                &first_day,
+                "--to",
+                &today,
+                "--json",
+            ])
+            .await;
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            serde_json::from_str::<Value>(&out.stdout).unwrap()
+        }
+    };
+    let sum = |answer: &Value, field: &str| {
+        answer["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d[field].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    for scheme in ["wdt-trades-to-kingdee", "wdt-stockouts-to-yonyou"] {
+        let answer = reconcile(scheme).await;
+        for field in ["source", "synced", "in_target"] {
+            assert_eq!(sum(&answer, field), 60, "{field} of {answer}");
+        }
+        assert_eq!(answer["differences"], json!([]), "{answer}");
+    }
+    // ...then an order committed late (behind the cursor, never fetched) and a synced order
+    // edited in the source are the two differences, and a bill deleted from the target is missed.
+    let now = Timestamp::now().as_second();
+    let (late, edited) = sandbox.source(|s| {
+        let late = s.commit_late(Kind::Order, 3_600, now);
+        s.modify(Kind::Order, 3, now - 5);
+        (s.key(Kind::Order, late), s.key(Kind::Order, 3))
+    });
+    let deleted = sandbox.source(|s| s.key(Kind::Order, 5));
+    let deleted_number = deployment
+        .store
+        .record("wdt-trades-to-kingdee", &deleted)
+        .await
+        .unwrap()
+        .unwrap()
+        .number;
+    assert!(sandbox.delete_kingdee_bill(&deleted_number));
+    let answer = reconcile("wdt-trades-to-kingdee").await;
+    assert_eq!(answer["target_checked"], true);
+    assert_eq!(sum(&answer, "source"), 61);
+    assert_eq!(sum(&answer, "synced"), 60);
+    assert_eq!(sum(&answer, "pending"), 1);
+    assert_eq!(sum(&answer, "in_target"), 59);
+    let differences: Vec<(String, String)> = answer["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["key"].as_str().unwrap().to_owned(),
+                d["issue"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(differences.len(), 3, "{differences:?}");
+    assert!(
+        differences
+            .iter()
+            .any(|(key, issue)| key == &late && issue.contains("never fetched")),
+        "{differences:?}"
+    );
+    assert!(
+        differences.iter().any(
+            |(key, issue)| key == &edited && issue.contains("changed in the source after sync")
+        ),
+        "{differences:?}"
+    );
+    assert!(
+        differences.iter().any(|(key, issue)| key == &deleted
+            && issue.contains("record says synced as")
+            && issue.contains("the target has no such bill")),
+        "{differences:?}"
+    );
+    let people = ferry(&[
+        "reconcile",
+        "wdt-trades-to-kingdee",
+        "--from",
+        &first_day,
+        "--to",
+        &today,
+    ])
+    .await;
+    assert!(
+        people.stdout.contains("total") && people.stdout.contains("3 differences"),
+        "{}",
+        people.stdout
+    );
 }

@@ -14,7 +14,7 @@ pub mod window;
 pub use endpoints::{AnyTarget, SourceApi, TargetApi, WdtSource, endpoints_for};
 pub use message::{Envelope, MAX_MESSAGE_BYTES, PageHeader, PageMessage};
 pub use pace::{Pacer, RATE_SHARE, TargetPacers};
-pub use poll::{PageEvent, PollError, PollReport, Poller, Stop};
+pub use poll::{PageEvent, PollError, PollReport, Poller, Stop, scan};
 pub use ports::{
     Cursor, CursorStore, DeadLetter, Delivery, Event, HistoryLog, PageQueue, RecordQueries,
     RecordStore, StoreError,

@@ -178,15 +178,6 @@ where
     Q: PageQueue,
     A: SourceApi,
 {
-    fn page_size(&self) -> u32 {
-        self.scheme
-            .config
-            .source
-            .page_size
-            .as_ref()
-            .map_or(100, |s| s.value)
-    }
-
     /// Takes or renews the scheme's lease from `now`.
     async fn lease_from(&self, now: Timestamp) -> Result<bool, StoreError> {
         let span = jiff::SignedDuration::try_from(self.lease).unwrap_or_default();
@@ -309,7 +300,7 @@ where
         for value in values {
             let mut found = false;
             for field in &lookup_keys {
-                let mut params = self.params(&window, 0)?;
+                let mut params = page_params(self.scheme, &window, 0)?;
                 params.retain(|(name, _)| !lookup_keys.contains(&name.as_str()));
                 params.push(((*field).to_owned(), value.clone()));
                 report.calls += 1;
@@ -330,49 +321,6 @@ where
         Ok((report, missing))
     }
 
-    /// Every document in `window` (cut to the API's span), read without queueing anything and
-    /// without moving the cursor: what reconciliation counts. One entry per key, its latest version.
-    pub async fn scan(&self, window: Window) -> Result<Vec<serde_json::Value>, PollError> {
-        let key_field = self.scheme.mapper.key_field();
-        let size = u64::from(self.page_size());
-        let mut seen: HashMap<String, serde_json::Value> = HashMap::new();
-        let mut unkeyed = Vec::new();
-        for part in window.split(self.scheme.window.max_span) {
-            let mut page_no = 0;
-            loop {
-                let page = self.source.query(&self.params(&part, page_no)?).await?;
-                let total = page.total_count.unwrap_or(page.documents.len() as u64);
-                for doc in page.documents {
-                    match scalar_text(doc.get(key_field)) {
-                        Some(key) => {
-                            seen.insert(key, doc);
-                        }
-                        None => unkeyed.push(doc),
-                    }
-                }
-                page_no += 1;
-                if u64::from(page_no) * size >= total {
-                    break;
-                }
-            }
-        }
-        let mut documents: Vec<serde_json::Value> = seen.into_values().collect();
-        documents.extend(unkeyed);
-        Ok(documents)
-    }
-
-    fn params(&self, window: &Window, page_no: u32) -> Result<Vec<(String, String)>, PollError> {
-        self.scheme
-            .mapper
-            .render_params(&PageRequest {
-                window_start: window.start_text(),
-                window_end: window.end_text(),
-                page_size: self.page_size(),
-                page_no,
-            })
-            .map_err(|e| PollError::Request(format!("{}: {}", e.path, e.reason)))
-    }
-
     /// Pages one window drift-safely and queues its documents.
     ///
     /// Page 0 tells the count; then pages are read from the last back to 1, and page 0 once more.
@@ -386,7 +334,7 @@ where
         report: &mut PollReport,
         leased: bool,
     ) -> Result<Walked, PollError> {
-        let size = self.page_size();
+        let size = page_size(self.scheme);
         // (key → version) already queued from this window: repeats are not queued twice.
         let mut queued: HashMap<String, String> = HashMap::new();
         for pass in 0..MAX_WINDOW_PASSES {
@@ -429,7 +377,7 @@ where
         report: &mut PollReport,
         queued: &mut HashMap<String, String>,
     ) -> Result<u64, PollError> {
-        let params = self.params(window, page_no)?;
+        let params = page_params(self.scheme, window, page_no)?;
         report.calls += 1;
         let page = self.source.query(&params).await?;
         let key_field = self.scheme.mapper.key_field();
@@ -551,4 +499,67 @@ fn scalar_text(value: Option<&serde_json::Value>) -> Option<String> {
 
 fn raw(doc: &serde_json::Value) -> Box<RawValue> {
     serde_json::value::to_raw_value(doc).expect("a JSON value serialises")
+}
+
+/// The source API's page size for `scheme` (100 unless the scheme says).
+fn page_size(scheme: &Scheme) -> u32 {
+    scheme
+        .config
+        .source
+        .page_size
+        .as_ref()
+        .map_or(100, |s| s.value)
+}
+
+/// The source call's parameters for one page of `window`.
+fn page_params(
+    scheme: &Scheme,
+    window: &Window,
+    page_no: u32,
+) -> Result<Vec<(String, String)>, PollError> {
+    scheme
+        .mapper
+        .render_params(&PageRequest {
+            window_start: window.start_text(),
+            window_end: window.end_text(),
+            page_size: page_size(scheme),
+            page_no,
+        })
+        .map_err(|e| PollError::Request(format!("{}: {}", e.path, e.reason)))
+}
+
+/// Every document of `scheme` in `window` (cut to the API's span), read without queueing anything
+/// and without touching cursor or records: what reconciliation counts. One entry per key, its
+/// latest version; documents without a key are kept too, for the caller to report.
+pub async fn scan(
+    scheme: &Scheme,
+    source: &impl SourceApi,
+    window: Window,
+) -> Result<Vec<serde_json::Value>, PollError> {
+    let key_field = scheme.mapper.key_field();
+    let size = u64::from(page_size(scheme));
+    let mut seen: HashMap<String, serde_json::Value> = HashMap::new();
+    let mut unkeyed = Vec::new();
+    for part in window.split(scheme.window.max_span) {
+        let mut page_no = 0;
+        loop {
+            let page = source.query(&page_params(scheme, &part, page_no)?).await?;
+            let total = page.total_count.unwrap_or(page.documents.len() as u64);
+            for doc in page.documents {
+                match scalar_text(doc.get(key_field)) {
+                    Some(key) => {
+                        seen.insert(key, doc);
+                    }
+                    None => unkeyed.push(doc),
+                }
+            }
+            page_no += 1;
+            if u64::from(page_no) * size >= total {
+                break;
+            }
+        }
+    }
+    let mut documents: Vec<serde_json::Value> = seen.into_values().collect();
+    documents.extend(unkeyed);
+    Ok(documents)
 }
