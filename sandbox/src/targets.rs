@@ -179,19 +179,14 @@ impl KingdeeBook {
         let Some(index) = self.by_number.remove(number) else {
             return false;
         };
-        self.bills.remove(index);
-        self.by_id = self
-            .bills
-            .iter()
-            .enumerate()
-            .map(|(i, bill)| (bill.id.clone(), i))
-            .collect();
-        self.by_number = self
-            .bills
-            .iter()
-            .enumerate()
-            .map(|(i, bill)| (bill.number.clone(), i))
-            .collect();
+        let bill = self.bills.remove(index);
+        self.by_id.remove(&bill.id);
+        // The bills after it moved one place down.
+        for at in self.by_id.values_mut().chain(self.by_number.values_mut()) {
+            if *at > index {
+                *at -= 1;
+            }
+        }
         true
     }
 }
@@ -331,5 +326,56 @@ fn decimal(value: Option<&Value>) -> Option<rust_decimal::Decimal> {
         Value::String(s) => s.trim().parse().ok(),
         Value::Number(n) => n.to_string().parse().ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn order(number: &str) -> Value {
+        json!({
+            "billno": number,
+            "billdate": "2026-11-22",
+            "customerid_id": "C1",
+            "material_entity": [{ "materialid_id": "M1", "qty": 1 }],
+        })
+    }
+
+    fn written(result: SaveResult) -> (String, bool) {
+        match result {
+            SaveResult::Written { id, created } => (id, created),
+            _ => panic!("not written"),
+        }
+    }
+
+    #[test]
+    fn a_deleted_bill_is_gone_and_the_bills_after_it_stay_addressable() {
+        let mut book = KingdeeBook::default();
+        let ids: Vec<String> = ["A", "B", "C"]
+            .iter()
+            .map(|n| written(book.save(&order(n), 0.0)).0)
+            .collect();
+        assert!(book.delete("B"));
+        assert!(!book.delete("B"));
+        assert!(book.search("B").is_empty());
+        // C moved down a place: an update by its id and a clash with its number still find it.
+        let mut update = order("C");
+        update["id"] = json!(ids[2]);
+        update["remark"] = json!("edited");
+        assert_eq!(written(book.save(&update, 0.0)), (ids[2].clone(), false));
+        assert_eq!(book.search("C")[0].body["remark"], "edited");
+        assert!(matches!(
+            book.save(&order("C"), 0.0),
+            SaveResult::Refused { .. }
+        ));
+        // The deleted bill's number and id are free again.
+        assert!(written(book.save(&order("B"), 0.0)).1);
+        let mut gone = order("X");
+        gone["id"] = json!(ids[1]);
+        assert!(matches!(book.save(&gone, 0.0), SaveResult::Refused { .. }));
+        assert_eq!(book.bills().len(), 3);
     }
 }
