@@ -7,6 +7,7 @@ use ferry_common::engine::{
     Cursor, CursorStore, Event, HistoryLog, PageQueue, RecordQueries, RecordState, RecordStore,
     SyncRecord, Window,
 };
+use ferry_common::scheme::scheme_position;
 use serde_json::Value;
 
 use crate::reconcile::{self, Reconciliation, Sides};
@@ -126,14 +127,8 @@ impl Backend {
     /// `id` if the deployment runs that scheme, or an error naming the ones it runs.
     pub fn scheme(&self, id: &str) -> Result<String, String> {
         let ids = self.scheme_ids();
-        if ids.iter().any(|s| s == id) {
-            Ok(id.to_owned())
-        } else {
-            Err(format!(
-                "unknown scheme '{id}': this configuration runs {}",
-                ids.join(", ")
-            ))
-        }
+        scheme_position(ids.iter().map(String::as_str), id, "this configuration")?;
+        Ok(id.to_owned())
     }
 
     /// Compares the scheme's source, records and target over `range` (`ferry reconcile`), through

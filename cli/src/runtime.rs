@@ -14,6 +14,7 @@ use ferry_common::engine::{
     AnyTarget, DocumentOutcome, Pacer, PageEvent, PageQueue, PollReport, Poller, Pusher,
     RATE_SHARE, TargetPacers, WdtSource, endpoints_for, redelivery_delay,
 };
+use ferry_common::scheme::scheme_position;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -272,16 +273,11 @@ impl Runtime {
 
     /// The index of the scheme with id `id`, or an error naming the ones this runtime has.
     pub fn index_of(&self, id: &str) -> Result<usize, String> {
-        self.schemes
-            .iter()
-            .position(|s| s.scheme.id() == id)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self.schemes.iter().map(|s| s.scheme.id()).collect();
-                format!(
-                    "unknown scheme '{id}': this configuration runs {}",
-                    known.join(", ")
-                )
-            })
+        scheme_position(
+            self.schemes.iter().map(|s| s.scheme.id()),
+            id,
+            "this configuration",
+        )
     }
 
     /// Polls scheme `index` once and pushes until its queue is empty (dead letters aside); poll

@@ -18,6 +18,7 @@ use crate::Scheme;
 use crate::connector::{Clients, HttpSettings, RetrySettings};
 use crate::engine::{AnyTarget, Pacer, RATE_SHARE, TargetPacers, WdtSource, endpoints_for};
 use crate::scheme::config::TargetConnector;
+use crate::scheme::scheme_position;
 
 pub use dynamo::DynamoStore;
 pub use secrets::SecretCache;
@@ -188,16 +189,8 @@ pub struct Connected {
 impl Connected {
     /// The scheme with id `id`, or an error naming those the deployment runs.
     pub fn scheme(&self, id: &str) -> Result<&SchemeParts, String> {
-        self.schemes
-            .iter()
-            .find(|s| s.scheme.id() == id)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self.schemes.iter().map(|s| s.scheme.id()).collect();
-                format!(
-                    "unknown scheme '{id}': this deployment runs {}",
-                    known.join(", ")
-                )
-            })
+        let ids = self.schemes.iter().map(|s| s.scheme.id());
+        Ok(&self.schemes[scheme_position(ids, id, "this deployment")?])
     }
 }
 
@@ -290,11 +283,8 @@ impl Deployment {
 
     /// The page queue scheme `id` sends to (its target's).
     pub fn scheme_queue(&self, id: &str) -> Result<&SqsQueue, String> {
-        let scheme = self
-            .schemes
-            .iter()
-            .find(|s| s.id() == id)
-            .ok_or_else(|| format!("unknown scheme '{id}'"))?;
+        let ids = self.schemes.iter().map(|s| s.id());
+        let scheme = &self.schemes[scheme_position(ids, id, "this deployment")?];
         let connector = scheme.config.target.connector.value.name();
         self.queue(connector)
             .ok_or_else(|| format!("the deployment has no queue for {connector}"))

@@ -134,6 +134,21 @@ impl Scheme {
     }
 }
 
+/// Where scheme `id` stands among `ids`, or an error naming the schemes `owner` runs ("this
+/// configuration", "this deployment"): what every command and handler answers for a mistyped id.
+pub fn scheme_position<'a>(
+    ids: impl Iterator<Item = &'a str> + Clone,
+    id: &str,
+    owner: &str,
+) -> Result<usize, String> {
+    ids.clone().position(|known| known == id).ok_or_else(|| {
+        format!(
+            "unknown scheme '{id}': {owner} runs {}",
+            ids.collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
 /// A scheme file that cannot run, with every problem found in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemeError {
