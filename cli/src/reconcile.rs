@@ -83,6 +83,13 @@ pub(crate) struct Reconciliation {
     differences: Vec<Difference>,
 }
 
+/// Whether the target itself is asked for each bill. Kingdee can be asked by number; the Yonyou
+/// contract has no read API, so its column reports the records' ids instead of the target's own
+/// answer.
+fn asks_target(scheme: &Scheme) -> bool {
+    scheme.config.target.connector.value == TargetConnector::Kingdee
+}
+
 /// Compares source, records and target over `range`, one Beijing day at a time.
 pub(crate) async fn compare<S, A, T>(
     sides: Sides<'_, S, A, T>,
@@ -94,14 +101,11 @@ where
     T: TargetApi,
 {
     let scheme = sides.scheme.id();
-    // Kingdee can be asked for a bill by number; the Yonyou contract has no read API, so its
-    // column reports the records' ids instead of the target's own answer.
-    let target_checked = sides.scheme.config.target.connector.value == TargetConnector::Kingdee;
     let mut result = Reconciliation {
         scheme: scheme.to_owned(),
         from: time_text(range.start),
         to: time_text(range.end),
-        target_checked,
+        target_checked: asks_target(sides.scheme),
         days: Vec::new(),
         differences: Vec::new(),
     };
@@ -170,8 +174,7 @@ where
         .map(|b| sides.target.number(b))
         .or_else(|| record.as_ref().map(|r| r.number.clone()))
         .unwrap_or_default();
-    let target_checked = sides.scheme.config.target.connector.value == TargetConnector::Kingdee;
-    let found = match (&body, target_checked) {
+    let found = match (&body, asks_target(sides.scheme)) {
         (Some(body), true) => {
             if let Some(pacer) = sides.pacer {
                 pacer.wait().await;
