@@ -43,7 +43,7 @@ pub enum Injury {
     LateCommits,
     /// Stock-outs approved again under a new number.
     Reapproval,
-    /// Documents edited after they were synced.
+    /// Documents edited after they were synced: remarks, quantities, lines added and removed.
     EditsAfterSync,
     /// 1% of the documents are refused by the target for good (a business rule).
     Refusals,
@@ -247,7 +247,7 @@ impl Mix<'_> {
         let calls = [
             Endpoint::WdtQuery,
             Endpoint::KingdeeSave,
-            Endpoint::KingdeeList,
+            Endpoint::KingdeeLookup,
             Endpoint::YonyouSave,
         ];
         for endpoint in calls {
@@ -431,8 +431,12 @@ impl Mix<'_> {
                     }
                 }
                 if self.has(Injury::EditsAfterSync) {
-                    for i in [3, count / 3, count / 2, count - 5] {
-                        s.modify(kind, i, now);
+                    // One to four edits each: a remark, a quantity, a line added, a stock-out line
+                    // removed (source::edit_lines), so updates address lines every way.
+                    for (i, edits) in [(3, 2), (count / 3, 3), (count / 2, 4), (count - 5, 1)] {
+                        for _ in 0..edits {
+                            s.modify(kind, i, now);
+                        }
                         engine.edits_after_sync += 1;
                     }
                 }
@@ -527,8 +531,7 @@ pub async fn check_records(
     let refusals: BTreeMap<String, String> = sandbox
         .receptions()
         .into_iter()
-        .filter(|r| r.service == service)
-        .filter(|r| !matches!(r.outcome.as_str(), "created" | "updated" | "repeat"))
+        .filter(|r| r.service == service && r.for_good)
         .map(|r| {
             let body = r.body.get("data").unwrap_or(&r.body);
             let number = body[field].as_str().unwrap_or_default().to_owned();

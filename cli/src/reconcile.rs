@@ -9,7 +9,6 @@ use ferry_common::Scheme;
 use ferry_common::engine::{
     Pacer, RecordState, RecordStore, SourceApi, SyncRecord, TargetApi, Window, scan,
 };
-use ferry_common::scheme::config::TargetConnector;
 use ferry_common::time::{from_beijing, to_beijing};
 use serde::Serialize;
 
@@ -77,17 +76,8 @@ pub(crate) struct Reconciliation {
     scheme: String,
     from: String,
     to: String,
-    /// Whether the target itself was asked (Kingdee), or the records' bill ids stand in (Yonyou).
-    target_checked: bool,
     days: Vec<Day>,
     differences: Vec<Difference>,
-}
-
-/// Whether the target itself is asked for each bill. Kingdee can be asked by number; the Yonyou
-/// contract has no read API, so its column reports the records' ids instead of the target's own
-/// answer.
-fn asks_target(scheme: &Scheme) -> bool {
-    scheme.config.target.connector.value == TargetConnector::Kingdee
 }
 
 /// Compares source, records and target over `range`, one Beijing day at a time.
@@ -105,7 +95,6 @@ where
         scheme: scheme.to_owned(),
         from: time_text(range.start),
         to: time_text(range.end),
-        target_checked: asks_target(sides.scheme),
         days: Vec::new(),
         differences: Vec::new(),
     };
@@ -174,21 +163,23 @@ where
         .map(|b| sides.target.number(b))
         .or_else(|| record.as_ref().map(|r| r.number.clone()))
         .unwrap_or_default();
-    let found = match (&body, asks_target(sides.scheme)) {
-        (Some(body), true) => {
-            if let Some(pacer) = sides.pacer {
-                pacer.wait().await;
-            }
-            sides
-                .target
-                .find(body)
-                .await
-                .map_err(|e| format!("look-up of {number} in the target: {e}"))?
-        }
-        _ => record
+    // The target is asked by number (Kingdee's detail, Yonyou's list by code); a document that
+    // cannot be mapped has no number to ask by, so its record's bill stands in.
+    let found = if number.is_empty() {
+        record
             .as_ref()
             .filter(|r| r.state == RecordState::Synced)
-            .and_then(|r| r.target_id.clone()),
+            .and_then(|r| r.target_id.clone())
+    } else {
+        if let Some(pacer) = sides.pacer {
+            pacer.wait().await;
+        }
+        sides
+            .target
+            .find(&number)
+            .await
+            .map_err(|e| format!("look-up of {number} in the target: {e}"))?
+            .map(|bill| bill.id)
     };
     if found.is_some() {
         day.in_target += 1;
@@ -275,11 +266,7 @@ pub fn reconcile(args: &ReconcileArgs, out: &mut dyn Write) -> Result<i32, Strin
 }
 
 fn print_tables(result: &Reconciliation, out: &mut dyn Write) -> Result<(), String> {
-    let in_target = if result.target_checked {
-        "in target"
-    } else {
-        "in target (per records)"
-    };
+    let in_target = "in target";
     let mut t = table(&["day", "source", "synced", "failed", "pending", in_target]);
     let mut total = Day {
         day: "total".into(),

@@ -12,7 +12,7 @@ use ferry_common::Scheme;
 use ferry_common::embedded::{EmbeddedQueue, EmbeddedStore};
 use ferry_common::engine::{
     AnyTarget, DocumentOutcome, Pacer, PageEvent, PageQueue, PollReport, Poller, Pusher,
-    RATE_SHARE, TargetPacers, WdtSource, endpoints_for, redelivery_delay,
+    RATE_SHARE, TargetPacers, WdtSource, blocked_by, endpoints_for, redelivery_delay,
 };
 use ferry_common::scheme::scheme_position;
 use jiff::Timestamp;
@@ -217,6 +217,7 @@ impl Runtime {
             claim_ttl: self.settings.claim_ttl,
         };
         let results = pusher.push_batch(&deliveries).await;
+        let blocked = blocked_by(&results).map(str::to_owned);
         for (result, delivery) in results.iter().zip(&deliveries) {
             for outcome in &result.documents {
                 tally.add(outcome);
@@ -231,6 +232,14 @@ impl Runtime {
                 }
             }
             .map_err(|e| e.to_string())?;
+        }
+        if let Some(reason) = blocked {
+            // Every document would be refused the same way: stop pushing this target, loudly.
+            return Err(format!(
+                "{}: stopped pushing: {reason}. No document was marked failed; once the \
+                 connector's settings are fixed, the next run pushes what is waiting.",
+                run.scheme.id()
+            ));
         }
         Ok(true)
     }
@@ -342,6 +351,8 @@ pub struct Tally {
     pub failed: u64,
     /// Conflicts recorded.
     pub conflicts: u64,
+    /// Documents held back because the target refused Ferry's credentials.
+    pub blocked: u64,
     /// Document attempts that will be retried.
     pub retried: u64,
     /// Messages put back for redelivery.
@@ -365,6 +376,7 @@ impl Tally {
                 }
             }
             DocumentOutcome::Conflict { .. } => self.conflicts += 1,
+            DocumentOutcome::Blocked { .. } => self.blocked += 1,
             DocumentOutcome::Retry { .. } => self.retried += 1,
         }
     }

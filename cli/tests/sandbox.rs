@@ -55,6 +55,7 @@ fn ferry_sandbox_json_prints_one_object_then_serves_until_stopped() {
                 app_key: text("/kingdee/app_key"),
                 app_secret: Secret::new(text("/kingdee/app_secret")),
                 domain: text("/kingdee/domain"),
+                outer_instance_id: Some(text("/kingdee/outer_instance_id")),
             },
             HttpSettings::default(),
         )

@@ -16,14 +16,18 @@ pub enum Endpoint {
     KingdeeToken,
     /// Kingdee `sal_order_save`.
     KingdeeSave,
-    /// Kingdee's sales-order list (look-up by bill number).
-    KingdeeList,
+    /// Kingdee's sales-order detail and list (look-ups by number or id).
+    KingdeeLookup,
+    /// Kingdee's `push_app_authorize` (the tenant's authorisation pulled again).
+    KingdeeAuthorize,
     /// Yonyou's data-centre discovery.
     YonyouDiscovery,
     /// Yonyou's access-token endpoint.
     YonyouToken,
     /// Yonyou `singleSave`.
     YonyouSave,
+    /// Yonyou's `voucherorder/detail` and `voucherorder/list` (look-ups by id or code).
+    YonyouLookup,
 }
 
 /// What can go wrong with one request.
@@ -46,6 +50,9 @@ pub enum Fault {
     NotJson,
     /// The request is applied, then the connection is cut mid-answer.
     CommitThenLost,
+    /// The request is applied, then the gateway answers HTTP 500, 502 or 504 with a body of its
+    /// own: what a service behind a proxy does when it times out after committing.
+    CommitThen5xx,
     /// The request is applied, then no answer comes for the sandbox's `hang` time: the moment a
     /// caller killed after the target's write and before its own bookkeeping would be stuck in.
     CommitThenHang,
@@ -57,6 +64,9 @@ struct State {
     script: HashMap<Endpoint, VecDeque<Fault>>,
     injected: BTreeMap<(Endpoint, Fault), u64>,
     rng: fastrand::Rng,
+    /// When tokens were last expired by a fault: a real token expires once in its lifetime, so
+    /// the fault fires at most once every 250 ms (a fresh token is never expired as soon as issued).
+    last_expiry: Option<std::time::Instant>,
 }
 
 /// The sandbox's fault plan.
@@ -73,6 +83,7 @@ impl Faults {
                 script: HashMap::new(),
                 injected: BTreeMap::new(),
                 rng: fastrand::Rng::with_seed(seed ^ 0xFA17),
+                last_expiry: None,
             }),
         }
     }
@@ -147,6 +158,16 @@ impl Faults {
                     (roll < sum).then_some(fault)
                 })
         })?;
+        if fault == Fault::TokenExpiry {
+            let now = std::time::Instant::now();
+            if state
+                .last_expiry
+                .is_some_and(|at| now.duration_since(at) < std::time::Duration::from_millis(250))
+            {
+                return None;
+            }
+            state.last_expiry = Some(now);
+        }
         *state.injected.entry((endpoint, fault)).or_default() += 1;
         Some(fault)
     }

@@ -1,6 +1,8 @@
 //! The Kingdee stand-in: the API gateway 2.0 check on every request (client id, timestamp skew,
-//! signature, tenant domain), app-tokens with a lifetime and a per-minute limit on fetching them,
-//! `sal_order_save` (V1 answers) and the sales-order list.
+//! signature over the query as it arrived, with either order of `X-Api-SignHeaders`, tenant
+//! domain), app-tokens with an expiry instant and a per-minute limit on fetching them, the tenant's
+//! app secret that rotates and `push_app_authorize` that hands out the current one,
+//! `sal_order_save` (V1 answers, entry-level modify), and the sales-order detail and list.
 
 // A refusal is the answer itself; it is built once per refused request, so its size does not matter.
 #![allow(clippy::result_large_err)]
@@ -14,18 +16,21 @@ use axum::extract::{Query, State as Shared};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
-use ferry_common::connector::kingdee::{sign, wire};
+use ferry_common::connector::kingdee::wire;
 use serde_json::{Value, json};
 
 use crate::faults::Endpoint;
 use crate::reply::{self, Handled};
-use crate::targets::{Reception, SaveResult};
-use crate::{State, lock};
+use crate::targets::{Bill, Reception, SaveResult};
+use crate::unknowns::ExpiredToken;
+use crate::{State, lock, signing};
 
 pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route(wire::TOKEN_PATH, get(token))
+        .route(wire::AUTHORIZE_PATH, post(authorize))
         .route(wire::SAVE_PATH, post(save))
+        .route(wire::DETAIL_PATH, get(detail))
         .route(wire::LIST_PATH, get(list))
         .with_state(state)
 }
@@ -60,8 +65,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 fn verify_gateway(
     state: &State,
     method: &Method,
-    path: &str,
-    query: &[(String, String)],
+    uri: &Uri,
     headers: &HeaderMap,
     tenant: bool,
 ) -> Result<(), Response> {
@@ -79,10 +83,12 @@ fn verify_gateway(
     if header(headers, "X-Api-Auth-Version") != "2.0" {
         return refuse("X-Api-Auth-Version必须为2.0");
     }
+    // The official jar names the nonce first, other clients the timestamp: both are accepted, and
+    // the string to sign has the nonce line first either way.
     let signed = header(headers, "X-Api-SignHeaders")
         .to_ascii_lowercase()
         .replace(' ', "");
-    if signed != "x-api-timestamp,x-api-nonce" {
+    if signed != "x-api-nonce,x-api-timestamp" && signed != "x-api-timestamp,x-api-nonce" {
         return refuse("X-Api-SignHeaders错误");
     }
     let timestamp = header(headers, "X-Api-TimeStamp");
@@ -94,13 +100,24 @@ fn verify_gateway(
     if nonce.is_empty() || nonce.parse::<u64>().is_err() {
         return refuse("X-Api-Nonce无效");
     }
-    let text = sign::string_to_sign(method.as_str(), path, query, nonce, timestamp);
+    let text = signing::kingdee_string_to_sign(
+        method.as_str(),
+        uri.path(),
+        uri.query().unwrap_or_default(),
+        nonce,
+        timestamp,
+    );
     if header(headers, "X-Api-Signature")
-        != sign::signature(&credentials.kingdee_client_secret, &text)
+        != signing::kingdee_signature(&credentials.kingdee_client_secret, &text)
     {
-        return refuse("签名验证失败");
+        // HTTP 401: a signature mismatch (a wrong client secret).
+        return Err(errcode(
+            StatusCode::UNAUTHORIZED,
+            wire::BAD_SIGNATURE,
+            "签名验证失败",
+        ));
     }
-    if tenant && header(headers, "X-GW-Router-Addr") != credentials.kingdee_domain {
+    if tenant && header(headers, "X-GW-Router-Addr") != *lock(&state.kingdee_domain) {
         return refuse("X-GW-Router-Addr与授权租户不符");
     }
     Ok(())
@@ -110,11 +127,10 @@ fn verify_gateway(
 fn admit_business(
     state: &State,
     method: &Method,
-    path: &str,
-    query: &[(String, String)],
+    uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<(), Response> {
-    verify_gateway(state, method, path, query, headers, true)?;
+    verify_gateway(state, method, uri, headers, true)?;
     verify_token(state, headers)?;
     state
         .limiter
@@ -122,13 +138,19 @@ fn admit_business(
         .map_err(|_| throttle(state))
 }
 
-/// The app-token check of a business call.
+/// The app-token check of a business call; how an expired token is refused is one of the
+/// unknowns.
 fn verify_token(state: &State, headers: &HeaderMap) -> Result<(), Response> {
     if state.kingdee_tokens.valid(header(headers, "app-token")) {
-        Ok(())
-    } else {
-        Err(errcode(StatusCode::OK, wire::TOKEN_INVALID, "授权密钥失效"))
+        return Ok(());
     }
+    Err(match state.config.unknowns.kingdee_expired_token {
+        ExpiredToken::Code1030002006 => {
+            errcode(StatusCode::OK, wire::TOKEN_INVALID, "授权密钥校验失败")
+        }
+        ExpiredToken::Http401 => errcode(StatusCode::UNAUTHORIZED, 401, "Unauthorized"),
+        ExpiredToken::OtherCode => errcode(StatusCode::OK, 1030002008, "app-token已过期"),
+    })
 }
 
 async fn token(
@@ -139,24 +161,27 @@ async fn token(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Handled {
     let lose_answer = reply::fault(&state, Endpoint::KingdeeToken, || throttle(&state)).await?;
-    verify_gateway(&state, &method, uri.path(), &query, &headers, false)?;
+    verify_gateway(&state, &method, &uri, &headers, false)?;
     let params: HashMap<&str, &str> = query
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let credentials = &state.credentials;
-    let app_key = params.get("app_key").copied().unwrap_or_default();
-    let expected = sign::app_signature(
-        &credentials.kingdee_app_key,
-        &credentials.kingdee_app_secret,
-    );
-    if app_key != credentials.kingdee_app_key
-        || params.get("app_signature").copied() != Some(expected.as_str())
-    {
+    if params.get("app_key").copied() != Some(credentials.kingdee_app_key.as_str()) {
         return Err(errcode(
             StatusCode::OK,
-            wire::BAD_SIGNATURE,
-            "app_key或app_signature错误",
+            wire::TOKEN_INVALID,
+            "app_key不存在",
+        ));
+    }
+    let secret = lock(&state.kingdee_app_secret).clone();
+    let expected = signing::kingdee_app_signature(&credentials.kingdee_app_key, &secret);
+    if params.get("app_signature").copied() != Some(expected.as_str()) {
+        // The secret rotated (every 24 hours) or was never right.
+        return Err(errcode(
+            StatusCode::OK,
+            wire::TOKEN_INVALID,
+            "授权密钥校验失败",
         ));
     }
     if state
@@ -172,12 +197,44 @@ async fn token(
             .map(|_| char::from_digit(rng.u32(0..16), 16).unwrap_or('0'))
             .collect()
     });
+    // `expires` is the instant the token stops working, in epoch milliseconds.
+    let expires = jiff::Timestamp::now().as_millisecond() + lifetime.as_millis() as i64;
     let body = json!({"errcode": 0, "description": "success", "data": {
+        "access_token": format!("{:x}", fastrand::u64(..)),
         "app-token": token,
-        "app_token": token,
-        "domain": credentials.kingdee_domain,
-        "expires_in": lifetime.as_secs(),
+        "expires": expires,
+        "uid": 173053163,
     }});
+    Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
+}
+
+async fn authorize(
+    Shared(state): Shared<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::KingdeeAuthorize, || throttle(&state)).await?;
+    verify_gateway(&state, &method, &uri, &headers, false)?;
+    let credentials = &state.credentials;
+    let instance = query
+        .iter()
+        .find(|(k, _)| k == "outerInstanceId")
+        .map(|(_, v)| v.as_str());
+    if instance != Some(credentials.kingdee_outer_instance_id.as_str()) {
+        return Err(errcode(StatusCode::OK, 1030002404, "outerInstanceId不存在"));
+    }
+    let body = json!({"errcode": 0, "description": "success", "data": [{
+        "accountId": "1690001",
+        "accountName": "费瑞演示账套",
+        "appKey": credentials.kingdee_app_key,
+        "appSecret": *lock(&state.kingdee_app_secret),
+        "clientId": credentials.kingdee_client_id,
+        "domain": *lock(&state.kingdee_domain),
+        "outerInstanceId": credentials.kingdee_outer_instance_id,
+        "status": 1,
+    }]});
     Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
 }
 
@@ -189,7 +246,7 @@ async fn save(
     body: Bytes,
 ) -> Handled {
     let lose_answer = reply::fault(&state, Endpoint::KingdeeSave, || throttle(&state)).await?;
-    admit_business(&state, &method, uri.path(), &[], &headers)?;
+    admit_business(&state, &method, &uri, &headers)?;
     let failure = |code: &str, message: &str| {
         json!({"success": false, "message": message, "errorCode": code, "data": {
             "successPkIds": [], "success": false, "errorInfo": [{"msg": message}], "message": message,
@@ -201,14 +258,30 @@ async fn save(
             &failure("PARAM_ERROR", "请求体不是合法的JSON"),
         ));
     };
-    let result = lock(&state.kingdee).save(&document, state.config.refuse_rate);
+    let unknowns = &state.config.unknowns;
+    let result = lock(&state.kingdee).save(
+        &document,
+        state.config.refuse_rate,
+        unknowns.kingdee_left_out,
+        unknowns.kingdee_duplicate,
+    );
+    let for_good = matches!(result, SaveResult::Rejected { .. });
     let (answer, outcome, id) = match result {
-        SaveResult::Written { id, created, .. } => (
+        SaveResult::Written { id, created } => (
             json!({"success": true, "message": "", "errorCode": "", "data": {
                 "successPkIds": [id], "success": true, "errorInfo": [], "message": "",
             }}),
             if created { "created" } else { "updated" }.to_owned(),
             Some(id),
+        ),
+        // Two-level: the call succeeded, the save did not.
+        SaveResult::Rejected { code, message } => (
+            json!({"success": true, "message": "", "errorCode": "", "data": {
+                "successPkIds": [], "success": false,
+                "errorInfo": [{"msg": message, "code": code}], "message": "",
+            }}),
+            message,
+            None,
         ),
         SaveResult::Refused { code, message } => (failure(&code, &message), message, None),
         SaveResult::Repeat { .. } => unreachable!("Kingdee has no idempotency key"),
@@ -219,8 +292,68 @@ async fn save(
         outcome,
         id,
         answer_lost: lose_answer.lost(),
+        for_good,
     });
     Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
+}
+
+/// A bill as the V2 detail answers it: header, and its entries each with its entry id.
+fn detail_of(bill: &Bill) -> Value {
+    let entries: Vec<Value> = bill.body["material_entity"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(n, entry)| {
+            json!({
+                "id": entry["id"],
+                "seq": n + 1,
+                "material_number": entry["materialid_id"],
+                "qty": entry["qty"],
+                "tax_price": entry["taxprice"],
+                "stock_number": entry["stockid_id"],
+            })
+        })
+        .collect();
+    json!({
+        "id": bill.id,
+        "bill_no": bill.number,
+        "bill_date": bill.body["billdate"],
+        "customer_number": bill.body["customerid_id"],
+        "remark": bill.body["remark"],
+        "material_entity": entries,
+    })
+}
+
+async fn detail(
+    Shared(state): Shared<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::KingdeeLookup, || throttle(&state)).await?;
+    admit_business(&state, &method, &uri, &headers)?;
+    if query.get("id").is_none() && query.get("number").is_none() {
+        return Err(errcode(StatusCode::OK, 1030003001, "id与number二选一"));
+    }
+    let body = {
+        let book = lock(&state.kingdee);
+        let found = match query.get("id") {
+            Some(id) => book.by_id(id),
+            None => book.by_number(&query["number"]),
+        };
+        match found {
+            Some(bill) => json!({"errcode": 0, "description": "success", "data": detail_of(bill)}),
+            None if state.config.kingdee_not_found_empty => {
+                json!({"errcode": 0, "description": "success", "data": {}})
+            }
+            None => {
+                json!({"errcode": 1030003404u64, "description": "单据不存在或已被删除", "data": null})
+            }
+        }
+    };
+    Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
 }
 
 async fn list(
@@ -228,53 +361,49 @@ async fn list(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    Query(query): Query<Vec<(String, String)>>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Handled {
-    let lose_answer = reply::fault(&state, Endpoint::KingdeeList, || throttle(&state)).await?;
-    admit_business(&state, &method, uri.path(), &query, &headers)?;
-    let params: HashMap<&str, &str> = query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let search = params.get("search").copied().unwrap_or_default();
-    let page = params
+    let lose_answer = reply::fault(&state, Endpoint::KingdeeLookup, || throttle(&state)).await?;
+    admit_business(&state, &method, &uri, &headers)?;
+    let page = query
         .get("page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
     // A larger page_size is silently cut to 100, as the real list does.
-    let page_size = params
+    let page_size = query
         .get("page_size")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(10)
         .clamp(1, 100);
-    let body = list_answer(&state, search, page, page_size);
-    Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
-}
-
-/// One page of the bills whose number contains `search`.
-fn list_answer(state: &State, search: &str, page: usize, page_size: usize) -> Value {
-    let book = lock(&state.kingdee);
-    let found = book.search(search);
-    let count = found.len();
-    let rows: Vec<Value> = found
-        .iter()
-        .skip((page - 1) * page_size)
-        .take(page_size)
-        .map(|bill| {
-            json!({
-                "id": bill.id,
-                "bill_no": bill.number,
-                "bill_date": bill.body.get("billdate"),
-                "customer_number": bill.body.get("customerid_id"),
+    let (count, rows) = {
+        let book = lock(&state.kingdee);
+        let found: Vec<&Bill> = match (query.get("bill_no"), query.get("search")) {
+            (Some(number), _) => book.by_number(number).into_iter().collect(),
+            (None, Some(search)) => book.search(search),
+            (None, None) => book.bills().iter().collect(),
+        };
+        let rows: Vec<Value> = found
+            .iter()
+            .skip((page - 1) * page_size)
+            .take(page_size)
+            .map(|bill| {
+                json!({
+                    "id": bill.id,
+                    "bill_no": bill.number,
+                    "bill_date": bill.body.get("billdate"),
+                    "customer_number": bill.body.get("customerid_id"),
+                })
             })
-        })
-        .collect();
-    json!({"errcode": 0, "description": "success", "data": {
+            .collect();
+        (found.len(), rows)
+    };
+    let body = json!({"errcode": 0, "description": "success", "data": {
         "count": count,
         "total_page": count.div_ceil(page_size).max(1),
         "page": page,
         "page_size": page_size,
         "rows": rows,
-    }})
+    }});
+    Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
 }

@@ -8,8 +8,10 @@ mod faults;
 mod gate;
 mod kingdee;
 mod reply;
+mod signing;
 mod source;
 mod targets;
+pub mod unknowns;
 mod verify;
 mod wdt;
 mod yonyou;
@@ -28,6 +30,7 @@ use tokio::task::JoinHandle;
 pub use faults::{Endpoint, Fault, Faults};
 pub use source::{Kind, SourceData, TimeField};
 pub use targets::{Bill, Reception};
+pub use unknowns::Unknowns;
 pub use verify::Verification;
 
 /// Per-minute call limits, as the vendors enforce them.
@@ -99,6 +102,11 @@ pub struct SandboxConfig {
     pub hang: Duration,
     /// How long a `Slow` fault delays the answer.
     pub slow: Duration,
+    /// The answer played to each question the vendors' documents leave open (contract §5).
+    pub unknowns: Unknowns,
+    /// Kingdee's detail of a bill that does not exist answers `errcode` 0 with empty `data`
+    /// (otherwise a non-zero `errcode`): how it says so is not documented either.
+    pub kingdee_not_found_empty: bool,
 }
 
 impl Default for SandboxConfig {
@@ -117,6 +125,8 @@ impl Default for SandboxConfig {
             refuse_rate: 0.0,
             hang: Duration::from_secs(60),
             slow: Duration::from_millis(300),
+            unknowns: Unknowns::default(),
+            kingdee_not_found_empty: false,
         }
     }
 }
@@ -144,6 +154,8 @@ pub struct Credentials {
     pub kingdee_app_secret: String,
     /// Kingdee tenant domain.
     pub kingdee_domain: String,
+    /// The tenant's authorisation of the app (`outerInstanceId`).
+    pub kingdee_outer_instance_id: String,
     /// Yonyou tenant id.
     pub yonyou_tenant_id: String,
     /// Yonyou app key.
@@ -172,6 +184,7 @@ impl Credentials {
             kingdee_app_key: "FerryDemoKey".into(),
             kingdee_app_secret: secret("kdasec"),
             kingdee_domain: "ferry-demo.jdy.com".into(),
+            kingdee_outer_instance_id: "289541638213402624".into(),
             yonyou_tenant_id: "ferrytenant".into(),
             yonyou_app_key: "ferry-yy-app".into(),
             yonyou_app_secret: secret("yysec"),
@@ -197,6 +210,10 @@ pub(crate) struct State {
     pub credentials: Credentials,
     pub source: Mutex<SourceData>,
     pub kingdee: Mutex<targets::KingdeeBook>,
+    /// The tenant's app secret now (it rotates; `credentials` holds the first).
+    pub kingdee_app_secret: Mutex<String>,
+    /// The tenant's domain now.
+    pub kingdee_domain: Mutex<String>,
     pub yonyou: Mutex<targets::YonyouBook>,
     pub receptions: Mutex<Vec<Reception>>,
     pub faults: Faults,
@@ -272,8 +289,11 @@ impl Sandbox {
             ferry_common::catalog::find("yonyou", ferry_common::connector::yonyou::wire::SAVE_PATH)
                 .map(|api| api.required.clone())
                 .unwrap_or_default();
+        let credentials = Credentials::random();
         let state = Arc::new(State {
-            credentials: Credentials::random(),
+            kingdee_app_secret: Mutex::new(credentials.kingdee_app_secret.clone()),
+            kingdee_domain: Mutex::new(credentials.kingdee_domain.clone()),
+            credentials,
             source: Mutex::new(source),
             kingdee: Mutex::default(),
             yonyou: Mutex::default(),
@@ -366,6 +386,7 @@ impl Sandbox {
             app_key: c.kingdee_app_key.clone(),
             app_secret: Secret::new(&c.kingdee_app_secret),
             domain: c.kingdee_domain.clone(),
+            outer_instance_id: Some(c.kingdee_outer_instance_id.clone()),
         }
     }
 
@@ -377,6 +398,7 @@ impl Sandbox {
             tenant_id: c.yonyou_tenant_id.clone(),
             app_key: c.yonyou_app_key.clone(),
             app_secret: Secret::new(&c.yonyou_app_secret),
+            resubmit_window: format!("{}ms", self.state.config.resubmit_window.as_millis()),
         }
     }
 
@@ -410,6 +432,20 @@ impl Sandbox {
     /// screens); `false` if there is none.
     pub fn delete_kingdee_bill(&self, number: &str) -> bool {
         lock(&self.state.kingdee).delete(number)
+    }
+
+    /// Rotates the Kingdee tenant's app secret, as 金蝶 does every 24 hours: the old one is refused
+    /// from now on; `push_app_authorize` hands out the new one, which is returned.
+    pub fn rotate_kingdee_app_secret(&self) -> String {
+        let secret = format!("kdasec{:024x}", fastrand::u128(..) >> 32);
+        *lock(&self.state.kingdee_app_secret) = secret.clone();
+        secret
+    }
+
+    /// Audits the Yonyou order numbered `code` (a person in Yonyou's screens): an Update of it is
+    /// refused from now on. `false` if there is no such order.
+    pub fn audit_yonyou_order(&self, code: &str) -> bool {
+        lock(&self.state.yonyou).audit(code)
     }
 
     /// Every sales order the Yonyou stand-in holds.
@@ -462,6 +498,7 @@ impl Sandbox {
                 "app_key": self.state.credentials.kingdee_app_key,
                 "app_secret": self.state.credentials.kingdee_app_secret,
                 "domain": self.state.credentials.kingdee_domain,
+                "outer_instance_id": self.state.credentials.kingdee_outer_instance_id,
             },
             "yonyou": {
                 "url": self.yonyou_url,

@@ -50,6 +50,8 @@ pub(crate) enum After {
     Lose,
     /// Nothing is sent for this long (the caller gives up or is killed first), then it is.
     Hang(std::time::Duration),
+    /// An error page with this status is sent instead.
+    Fail(StatusCode),
 }
 
 impl After {
@@ -85,12 +87,14 @@ pub(crate) async fn fault(
         Fault::Throttle => Err(throttle()),
         Fault::TokenExpiry => {
             match endpoint {
-                Endpoint::KingdeeToken | Endpoint::KingdeeSave | Endpoint::KingdeeList => {
-                    state.kingdee_tokens.expire_all()
-                }
-                Endpoint::YonyouDiscovery | Endpoint::YonyouToken | Endpoint::YonyouSave => {
-                    state.yonyou_tokens.expire_all()
-                }
+                Endpoint::KingdeeToken
+                | Endpoint::KingdeeSave
+                | Endpoint::KingdeeLookup
+                | Endpoint::KingdeeAuthorize => state.kingdee_tokens.expire_all(),
+                Endpoint::YonyouDiscovery
+                | Endpoint::YonyouToken
+                | Endpoint::YonyouSave
+                | Endpoint::YonyouLookup => state.yonyou_tokens.expire_all(),
                 Endpoint::WdtQuery => {}
             }
             Ok(After::Answer)
@@ -111,6 +115,16 @@ pub(crate) async fn fault(
             _ => html(StatusCode::OK),
         }),
         Fault::CommitThenLost => Ok(After::Lose),
+        Fault::CommitThen5xx => {
+            // The three statuses a gateway answers after its backend committed and then stalled.
+            let statuses = [
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::BAD_GATEWAY,
+                StatusCode::GATEWAY_TIMEOUT,
+            ];
+            let n = state.faults.count(Fault::CommitThen5xx) as usize;
+            Ok(After::Fail(statuses[n % statuses.len()]))
+        }
         Fault::CommitThenHang => Ok(After::Hang(state.config.hang)),
     }
 }
@@ -124,6 +138,13 @@ pub(crate) async fn finish(response: Response, after: After) -> Response {
             tokio::time::sleep(hang).await;
             return response;
         }
+        After::Fail(status) if status == StatusCode::INTERNAL_SERVER_ERROR => {
+            return json(
+                status,
+                &serde_json::json!({"errcode": 500, "description": "系统繁忙, 请稍后再试", "data": null}),
+            );
+        }
+        After::Fail(status) => return html(status),
         After::Lose => {}
     }
     let (mut parts, body) = response.into_parts();

@@ -206,6 +206,7 @@ impl SourceData {
                 Kind::Stockout => "remark",
             };
             doc[field] = Value::String(note);
+            edit_lines(kind, &mut doc, entry.version);
         }
         if entry.reapprovals > 0
             && let Some(number) = doc["order_no"].as_str()
@@ -307,7 +308,14 @@ impl SourceData {
             .collect()
     }
 
-    /// Edits document `index` at `now`: a new `modified` time and a changed remark.
+    /// Touches document `index` at `now`: a new `modified` time and nothing else (what WDT does
+    /// when a field no scheme reads changes, or a flow re-saves the document).
+    pub fn touch(&mut self, kind: Kind, index: u32, now: i64) {
+        self.collection_mut(kind).set_modified(index, now);
+    }
+
+    /// Edits document `index` at `now`: a new `modified` time and a changed remark; from the
+    /// second edit on, its lines change too (see [`edit_lines`]).
     pub fn modify(&mut self, kind: Kind, index: u32, now: i64) {
         let collection = self.collection_mut(kind);
         collection.entries[index as usize].version += 1;
@@ -359,6 +367,52 @@ impl SourceData {
     /// Whether document `index` is visible to queries at `now`.
     pub fn is_visible(&self, kind: Kind, index: u32, now: i64) -> bool {
         self.collection(kind).entries[index as usize].visible_from <= now
+    }
+}
+
+/// The line edits of a document's versions, cumulative: each edit changes the remark; the 2nd,
+/// 6th... edit raises the last line's quantity by one; the 3rd, 7th... adds a line; the 4th, 8th...
+/// removes the first line of a stock-out with more than one (a line taken off before shipping).
+/// Orders lose no lines: 金蝶 may keep an entry a modify leaves out, and offers no way to delete one,
+/// so a removed order line is a conflict a person settles (tested apart, not in every run).
+fn edit_lines(kind: Kind, doc: &mut Value, version: u32) {
+    let list = match kind {
+        Kind::Order => "goods_list",
+        Kind::Stockout => "details_list",
+    };
+    let Some(lines) = doc.get_mut(list).and_then(Value::as_array_mut) else {
+        return;
+    };
+    for step in 1..=version {
+        match step % 4 {
+            2 => {
+                if let Some(line) = lines.last_mut() {
+                    let num = match &line["num"] {
+                        Value::Number(n) => n.as_f64().unwrap_or(1.0),
+                        Value::String(s) => s.trim().parse().unwrap_or(1.0),
+                        _ => 1.0,
+                    };
+                    let text = format!("{}.0000", num as i64 + 1);
+                    line["num"] = Value::String(text.clone());
+                    if kind == Kind::Stockout {
+                        line["goods_count"] = Value::String(text);
+                    }
+                }
+            }
+            3 => {
+                if let Some(last) = lines.last().cloned() {
+                    let mut line = last;
+                    let rec = line["rec_id"].as_str().unwrap_or("0").to_owned();
+                    line["rec_id"] = Value::String(format!("{rec}{step}"));
+                    line["remark"] = Value::String(format!("第{step}次修改加的行"));
+                    lines.push(line);
+                }
+            }
+            0 if kind == Kind::Stockout && lines.len() > 1 => {
+                lines.remove(0);
+            }
+            _ => {}
+        }
     }
 }
 

@@ -1,13 +1,17 @@
-//! The Kingdee and Yonyou stand-ins' books: every bill they hold, every request they received, and
-//! the rules that make real integrations duplicate or lose bills: Kingdee refuses a known `billno`
-//! without `id`; Yonyou answers a repeated `resubmitCheckKey` with the first save.
+//! The Kingdee and Yonyou stand-ins' books: every bill they hold, line by line with the ids they
+//! gave, every request they received, and the rules that make real integrations duplicate, lose or
+//! garble bills: Kingdee refuses a known `billno` without `id` and appends an entry that carries no
+//! entry id; Yonyou answers a repeated `resubmitCheckKey` with the first success, addresses lines
+//! by id and refuses to change an audited order.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use crate::unknowns::{DuplicateRefusal, LeftOutLines};
 
 /// A sales order as a target holds it.
 #[derive(Clone, Debug, Serialize)]
@@ -16,7 +20,8 @@ pub struct Bill {
     pub id: String,
     /// Kingdee `billno`; Yonyou `code`.
     pub number: String,
-    /// The body last saved (Kingdee: the bill; Yonyou: the `data` object).
+    /// The bill as the target keeps it (Kingdee: the bill; Yonyou: the `data` object): the
+    /// header fields last saved, and its lines, each with the id the target gave it.
     pub body: Value,
     /// Saves that created or changed it (1 = created, never updated).
     pub writes: u32,
@@ -33,8 +38,11 @@ pub struct Reception {
     pub outcome: String,
     /// The id the answer named, if any.
     pub id: Option<String>,
-    /// The answer never reached the client (commit-then-lost fault).
+    /// The answer never reached the client (commit-then-lost, commit-then-5xx, commit-then-hang).
     pub answer_lost: bool,
+    /// Refused by a business rule that refuses this content every time (not a malformed request,
+    /// a duplicate number or a wrong line id: those a right client never sends).
+    pub for_good: bool,
 }
 
 /// What a save did.
@@ -46,6 +54,9 @@ pub(crate) enum SaveResult {
     Repeat { first: Value, expired: bool },
     /// Refused: code and message.
     Refused { code: String, message: String },
+    /// Refused by a business rule that refuses this document every time (a blocked customer, an
+    /// audited order): code and message.
+    Rejected { code: String, message: String },
 }
 
 /// Deterministic "this customer is blocked" refusals: the same document is refused every time.
@@ -56,15 +67,6 @@ fn refused_by_rate(key: &str, rate: f64) -> bool {
     let digest = Md5::digest(key.as_bytes());
     let n = u16::from_be_bytes([digest[0], digest[1]]) as f64 / 65_536.0;
     n < rate
-}
-
-/// The Kingdee account book.
-#[derive(Debug, Default)]
-pub struct KingdeeBook {
-    bills: Vec<Bill>,
-    by_number: HashMap<String, usize>,
-    by_id: HashMap<String, usize>,
-    next: u64,
 }
 
 fn text<'a>(body: &'a Value, field: &str) -> &'a str {
@@ -80,9 +82,136 @@ fn is_positive_number(value: &Value) -> bool {
     parsed.is_some_and(|n| n > 0.0)
 }
 
+/// A target's bills, found by number and by id.
+#[derive(Debug, Default)]
+struct Ledger {
+    bills: Vec<Bill>,
+    by_number: HashMap<String, usize>,
+    by_id: HashMap<String, usize>,
+    /// The last id handed out (bills and lines share the sequence).
+    next: u64,
+}
+
+impl Ledger {
+    fn new_id(&mut self, base: u64) -> String {
+        self.next += 1;
+        (base + self.next).to_string()
+    }
+
+    fn insert(&mut self, bill: Bill) {
+        if !bill.number.is_empty() {
+            self.by_number.insert(bill.number.clone(), self.bills.len());
+        }
+        self.by_id.insert(bill.id.clone(), self.bills.len());
+        self.bills.push(bill);
+    }
+
+    fn renumber(&mut self, at: usize, number: &str) {
+        let bill = &mut self.bills[at];
+        if bill.number != number {
+            self.by_number.remove(&bill.number);
+            bill.number = number.to_owned();
+            self.by_number.insert(number.to_owned(), at);
+        }
+    }
+
+    fn delete(&mut self, number: &str) -> bool {
+        let Some(index) = self.by_number.remove(number) else {
+            return false;
+        };
+        let bill = self.bills.remove(index);
+        self.by_id.remove(&bill.id);
+        // The bills after it moved one place down.
+        for at in self.by_id.values_mut().chain(self.by_number.values_mut()) {
+            if *at > index {
+                *at -= 1;
+            }
+        }
+        true
+    }
+}
+
+/// The header of `body` (every field but the line list) with `lines` as its line list.
+fn with_lines(body: &Value, list: &str, lines: Vec<Value>) -> Value {
+    let mut header: Map<String, Value> = body
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.as_str() != list)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    header.insert(list.to_owned(), Value::Array(lines));
+    Value::Object(header)
+}
+
+/// Applies the lines of a modify to a bill's lines. `id_of` reads the id a request line addresses
+/// (`None`: a new line), `deleting` whether it asks to delete its line. Lines of the bill the request
+/// does not mention are kept or dropped as `left_out` says. New lines get ids from `new_id`.
+fn merge_lines(
+    existing: &[Value],
+    requested: &[Value],
+    left_out: LeftOutLines,
+    id_of: impl Fn(&Value) -> Option<String>,
+    deleting: impl Fn(&Value) -> bool,
+    mut clean: impl FnMut(&Value, &str) -> Value,
+    mut new_id: impl FnMut() -> String,
+) -> Result<Vec<Value>, String> {
+    let ids: Vec<String> = existing.iter().map(|l| text(l, "id").to_owned()).collect();
+    let mut mentioned: HashMap<String, Option<Value>> = HashMap::new();
+    let mut appended = Vec::new();
+    for (n, line) in requested.iter().enumerate() {
+        match id_of(line) {
+            Some(id) => {
+                if !ids.contains(&id) {
+                    return Err(format!("第{}行: 分录id[{id}]不存在", n + 1));
+                }
+                if mentioned.contains_key(&id) {
+                    return Err(format!("第{}行: 分录id[{id}]重复", n + 1));
+                }
+                let kept = (!deleting(line)).then(|| clean(line, &id));
+                mentioned.insert(id, kept);
+            }
+            None => {
+                let id = new_id();
+                appended.push(clean(line, &id));
+            }
+        }
+    }
+    let mut lines = Vec::with_capacity(existing.len() + appended.len());
+    for (line, id) in existing.iter().zip(&ids) {
+        match mentioned.remove(id) {
+            Some(Some(updated)) => lines.push(updated),
+            Some(None) => {}
+            None if left_out == LeftOutLines::Kept => lines.push(line.clone()),
+            None => {}
+        }
+    }
+    lines.extend(appended);
+    Ok(lines)
+}
+
+/// The Kingdee account book.
+#[derive(Debug, Default)]
+pub struct KingdeeBook {
+    ledger: Ledger,
+}
+
+/// Kingdee's id sequence starts here (ids are 19-digit numbers as text).
+const KINGDEE_IDS: u64 = 1_700_000_000_000_000_000;
+
 impl KingdeeBook {
-    /// Saves a V1 sales order as 金蝶云星辰 does.
-    pub(crate) fn save(&mut self, body: &Value, refuse_rate: f64) -> SaveResult {
+    /// Saves a V1 sales order as 金蝶云星辰 does: a create, or with `id` a modify whose entries with
+    /// an `id` change those entries, entries without one are appended, and entries left out are
+    /// kept or deleted as `left_out` says.
+    pub(crate) fn save(
+        &mut self,
+        body: &Value,
+        refuse_rate: f64,
+        left_out: LeftOutLines,
+        duplicate: DuplicateRefusal,
+    ) -> SaveResult {
         let refuse = |message: String| SaveResult::Refused {
             code: "PARAM_ERROR".into(),
             message,
@@ -108,61 +237,131 @@ impl KingdeeBook {
         }
         let number = text(body, "billno").to_owned();
         if refused_by_rate(&number, refuse_rate) {
-            return SaveResult::Refused {
+            return SaveResult::Rejected {
                 code: "BIZ_ERROR".into(),
                 message: format!("客户[{}]已冻结, 不能开单", text(body, "customerid_id")),
             };
         }
+        let taken = |ledger: &Ledger, number: &str| -> Option<SaveResult> {
+            ledger
+                .by_number
+                .contains_key(number)
+                .then(|| match duplicate {
+                    DuplicateRefusal::CombinedValue => SaveResult::Refused {
+                        code: "2011".into(),
+                        message: format!("单据编号[{number}]: 组合值与其他表单重复"),
+                    },
+                    DuplicateRefusal::Other => SaveResult::Refused {
+                        code: "BILL_SAVE_FAIL".into(),
+                        message: format!("保存失败: 编号{number}已被使用"),
+                    },
+                })
+        };
         let id = text(body, "id").to_owned();
         if !id.is_empty() {
-            let Some(&at) = self.by_id.get(&id) else {
+            let Some(&at) = self.ledger.by_id.get(&id) else {
                 return refuse(format!("单据[id={id}]不存在"));
             };
-            let bill = &mut self.bills[at];
-            if !number.is_empty() && number != bill.number {
-                if self.by_number.contains_key(&number) {
-                    return SaveResult::Refused {
-                        code: ferry_common::connector::kingdee::wire::DUPLICATE_BILLNO.into(),
-                        message: format!("单据编号重复: {number}"),
-                    };
+            if !number.is_empty() && number != self.ledger.bills[at].number {
+                if let Some(refusal) = taken(&self.ledger, &number) {
+                    return refusal;
                 }
-                self.by_number.remove(&bill.number);
-                bill.number = number.clone();
-                self.by_number.insert(number.clone(), at);
+                self.ledger.renumber(at, &number);
             }
-            bill.body = body.clone();
+            let existing = self.ledger.bills[at].body["material_entity"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let ledger = &mut self.ledger;
+            let mut fresh = 0u64;
+            let merged = merge_lines(
+                &existing,
+                lines,
+                left_out,
+                |line| {
+                    line.get("id")
+                        .map(|v| match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .filter(|s| !s.is_empty())
+                },
+                |_| false,
+                |line, id| {
+                    let mut line = line.clone();
+                    line["id"] = json!(id);
+                    line
+                },
+                || {
+                    fresh += 1;
+                    format!("new-{fresh}")
+                },
+            );
+            let mut merged = match merged {
+                Ok(lines) => lines,
+                Err(message) => return refuse(message),
+            };
+            // New entries get ids of the book's sequence.
+            for line in &mut merged {
+                if text(line, "id").starts_with("new-") {
+                    line["id"] = json!(ledger.new_id(KINGDEE_IDS));
+                }
+            }
+            let bill = &mut ledger.bills[at];
+            let mut stored = with_lines(body, "material_entity", merged);
+            stored["id"] = json!(id);
+            bill.body = stored;
             bill.writes += 1;
             return SaveResult::Written { id, created: false };
         }
-        if !number.is_empty() && self.by_number.contains_key(&number) {
-            return SaveResult::Refused {
-                code: ferry_common::connector::kingdee::wire::DUPLICATE_BILLNO.into(),
-                message: format!("单据编号重复: {number}"),
-            };
+        if !number.is_empty()
+            && let Some(refusal) = taken(&self.ledger, &number)
+        {
+            return refusal;
         }
-        self.next += 1;
-        let id = format!("{}", 1_700_000_000_000_000_000u64 + self.next);
+        let id = self.ledger.new_id(KINGDEE_IDS);
         let number = if number.is_empty() {
-            format!("XSDD{:08}", self.next)
+            format!("XSDD{:08}", self.ledger.next)
         } else {
             number
         };
-        let mut stored = body.clone();
-        stored["id"] = Value::String(id.clone());
-        self.by_number.insert(number.clone(), self.bills.len());
-        self.by_id.insert(id.clone(), self.bills.len());
-        self.bills.push(Bill {
+        let entries: Vec<Value> = lines
+            .iter()
+            .map(|line| {
+                let mut line = line.clone();
+                line["id"] = json!(self.ledger.new_id(KINGDEE_IDS));
+                line
+            })
+            .collect();
+        let mut stored = with_lines(body, "material_entity", entries);
+        stored["id"] = json!(id);
+        stored["billno"] = json!(number);
+        self.ledger.insert(Bill {
             id: id.clone(),
-            number: number.clone(),
+            number,
             body: stored,
             writes: 1,
         });
         SaveResult::Written { id, created: true }
     }
 
+    /// The bill numbered exactly `number`.
+    pub(crate) fn by_number(&self, number: &str) -> Option<&Bill> {
+        self.ledger
+            .by_number
+            .get(number)
+            .map(|&at| &self.ledger.bills[at])
+    }
+
+    /// The bill with id `id`.
+    pub(crate) fn by_id(&self, id: &str) -> Option<&Bill> {
+        self.ledger.by_id.get(id).map(|&at| &self.ledger.bills[at])
+    }
+
     /// Bills whose number contains `search` (the list API's fuzzy match).
     pub(crate) fn search(&self, search: &str) -> Vec<&Bill> {
-        self.bills
+        self.ledger
+            .bills
             .iter()
             .filter(|bill| bill.number.contains(search))
             .collect()
@@ -170,46 +369,40 @@ impl KingdeeBook {
 
     /// Every bill.
     pub fn bills(&self) -> &[Bill] {
-        &self.bills
+        &self.ledger.bills
     }
 
     /// Deletes the bill numbered `number`, as a user can in 金蝶云星辰's own screens; `false` if
     /// there is none.
     pub(crate) fn delete(&mut self, number: &str) -> bool {
-        let Some(index) = self.by_number.remove(number) else {
-            return false;
-        };
-        let bill = self.bills.remove(index);
-        self.by_id.remove(&bill.id);
-        // The bills after it moved one place down.
-        for at in self.by_id.values_mut().chain(self.by_number.values_mut()) {
-            if *at > index {
-                *at -= 1;
-            }
-        }
-        true
+        self.ledger.delete(number)
     }
 }
 
 /// The Yonyou tenant's sales orders and its `resubmitCheckKey` register.
 #[derive(Debug, Default)]
 pub struct YonyouBook {
-    orders: Vec<Bill>,
-    by_id: HashMap<String, usize>,
+    ledger: Ledger,
     /// Key → (the first success's data, when).
     keys: HashMap<String, (Value, Instant)>,
-    next: u64,
+    /// Ids of audited orders: an Update is refused.
+    audited: std::collections::HashSet<String>,
+}
+
+/// Yonyou's id sequence starts here.
+const YONYOU_IDS: u64 = 2_100_000_000_000_000;
+
+/// How a Yonyou save is judged beyond its body.
+pub(crate) struct YonyouRules<'a> {
+    pub required: &'a [String],
+    pub refuse_rate: f64,
+    pub key_window: Duration,
+    pub left_out: LeftOutLines,
 }
 
 impl YonyouBook {
     /// Saves `{"data": {...}}` as `singleSave` does.
-    pub(crate) fn save(
-        &mut self,
-        body: &Value,
-        required: &[String],
-        refuse_rate: f64,
-        key_window: Duration,
-    ) -> SaveResult {
+    pub(crate) fn save(&mut self, body: &Value, rules: &YonyouRules<'_>) -> SaveResult {
         let param = |message: String| SaveResult::Refused {
             code: ferry_common::connector::yonyou::wire::BAD_PARAMETER.into(),
             message,
@@ -225,19 +418,55 @@ impl YonyouBook {
         if key.chars().count() > 32 {
             return param(format!("resubmitCheckKey长度不能超过32: {key}"));
         }
+        // Only successes are remembered: a key whose first use was refused is processed afresh.
         if !key.is_empty()
             && let Some((first, at)) = self.keys.get(&key)
         {
             return SaveResult::Repeat {
                 first: first.clone(),
-                expired: at.elapsed() > key_window,
+                expired: at.elapsed() > rules.key_window,
             };
         }
-        let lines = data.get("orderDetails").and_then(Value::as_array);
-        for field in required {
+        let status = text(data, "_status");
+        if status != "Insert" && status != "Update" {
+            return param(format!("_status必须是Insert或Update: '{status}'"));
+        }
+        let lines: Vec<Value> = data
+            .get("orderDetails")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (n, line) in lines.iter().enumerate() {
+            let line_status = text(line, "_status");
+            let line_id = text(line, "id");
+            match (status, line_status) {
+                ("Insert", "Insert") | ("Update", "Insert") if line_id.is_empty() => {}
+                ("Insert", "Insert") | ("Update", "Insert") => {
+                    return param(format!("订单行{}: 新增行不能指定id", n + 1));
+                }
+                ("Update", "Update") => {
+                    if line_id.is_empty()
+                        || text(line, "orderDetailPrices!orderDetailId") != line_id
+                    {
+                        return param(format!(
+                            "订单行{}: 修改行必须传id和orderDetailPrices!orderDetailId",
+                            n + 1
+                        ));
+                    }
+                }
+                ("Update", "Delete") if !line_id.is_empty() => {}
+                _ => {
+                    return param(format!(
+                        "订单行{}: _status[{line_status}]不适用于{status}",
+                        n + 1
+                    ));
+                }
+            }
+        }
+        for field in rules.required {
             if let Some(line_field) = field.strip_prefix("orderDetails.") {
-                for (n, line) in lines.into_iter().flatten().enumerate() {
-                    if is_blank(line.get(line_field)) {
+                for (n, line) in lines.iter().enumerate() {
+                    if text(line, "_status") != "Delete" && is_blank(line.get(line_field)) {
                         return business(format!("订单行{}: {line_field}不能为空", n + 1));
                     }
                 }
@@ -245,16 +474,64 @@ impl YonyouBook {
                 return business(format!("{field}不能为空"));
             }
         }
-        let status = text(data, "_status");
-        if status != "Insert" && status != "Update" {
-            return param(format!("_status必须是Insert或Update: '{status}'"));
-        }
+        let code = text(data, "code").to_owned();
+        let (id, created, merged) = if status == "Update" {
+            let id = text(data, "id").to_owned();
+            if code.is_empty() {
+                return param("修改时code必传".into());
+            }
+            if text(data, "orderPrices!orderId") != id {
+                return param("修改时orderPrices!orderId必传且与id一致".into());
+            }
+            let Some(&at) = self.ledger.by_id.get(&id) else {
+                return business(format!("单据[id={id}]不存在或已删除"));
+            };
+            if self.audited.contains(&id) {
+                return SaveResult::Rejected {
+                    code: ferry_common::connector::yonyou::wire::BUSINESS_ERROR.into(),
+                    message: format!("单据[{}]已审核, 不能修改", self.ledger.bills[at].number),
+                };
+            }
+            if code != self.ledger.bills[at].number && self.ledger.by_number.contains_key(&code) {
+                return business(format!("单据编号[{code}]已存在"));
+            }
+            let existing = self.ledger.bills[at].body["orderDetails"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut fresh = 0u64;
+            let merged = merge_lines(
+                &existing,
+                &lines,
+                rules.left_out,
+                |line| {
+                    let id = text(line, "id");
+                    (!id.is_empty()).then(|| id.to_owned())
+                },
+                |line| text(line, "_status") == "Delete",
+                |line, id| stored_line(line, id),
+                || {
+                    fresh += 1;
+                    format!("new-{fresh}")
+                },
+            );
+            match merged {
+                Ok(merged) => (id, false, merged),
+                Err(message) => return param(message),
+            }
+        } else {
+            if !code.is_empty() && self.ledger.by_number.contains_key(&code) {
+                return business(format!("单据编号[{code}]已存在"));
+            }
+            (
+                String::new(),
+                true,
+                lines.iter().map(|l| stored_line(l, "")).collect(),
+            )
+        };
         let pay: Option<rust_decimal::Decimal> = decimal(data.get("payMoney"));
-        let sum: Option<rust_decimal::Decimal> = lines
-            .into_iter()
-            .flatten()
-            .map(|line| decimal(line.get("oriSum")))
-            .sum();
+        let sum: Option<rust_decimal::Decimal> =
+            merged.iter().map(|line| decimal(line.get("oriSum"))).sum();
         if pay.is_none() || pay != sum {
             return business(format!(
                 "表头含税金额payMoney({})与表体含税金额合计({})不一致",
@@ -262,29 +539,49 @@ impl YonyouBook {
                 sum.map(|d| d.to_string()).unwrap_or_default()
             ));
         }
-        if refused_by_rate(&key, refuse_rate) {
-            return business(format!("客户[{}]信用额度不足", text(data, "agentId")));
-        }
-        let (id, created) = if status == "Update" {
-            let id = text(data, "id").to_owned();
-            let Some(&at) = self.by_id.get(&id) else {
-                return business(format!("单据[id={id}]不存在或已删除"));
+        if refused_by_rate(&key_of_document(data), rules.refuse_rate) {
+            return SaveResult::Rejected {
+                code: ferry_common::connector::yonyou::wire::BUSINESS_ERROR.into(),
+                message: format!("客户[{}]信用额度不足", text(data, "agentId")),
             };
-            let order = &mut self.orders[at];
-            order.body = data.clone();
-            order.writes += 1;
-            (id, false)
-        } else {
-            self.next += 1;
-            let id = format!("{}", 2_100_000_000_000_000u64 + self.next);
-            self.by_id.insert(id.clone(), self.orders.len());
-            self.orders.push(Bill {
+        }
+        // Lines new in this save get ids of the tenant's sequence.
+        let merged: Vec<Value> = merged
+            .into_iter()
+            .map(|mut line| {
+                let id = text(&line, "id");
+                if id.is_empty() || id.starts_with("new-") {
+                    let id = self.ledger.new_id(YONYOU_IDS);
+                    line["id"] = json!(id);
+                }
+                line
+            })
+            .collect();
+        let id = if created {
+            let id = self.ledger.new_id(YONYOU_IDS);
+            let number = if code.is_empty() {
+                format!("SO{:010}", self.ledger.next)
+            } else {
+                code
+            };
+            let mut stored = with_lines(data, "orderDetails", merged);
+            strip_request_fields(&mut stored);
+            self.ledger.insert(Bill {
                 id: id.clone(),
-                number: format!("SO{:010}", self.next),
-                body: data.clone(),
+                number,
+                body: stored,
                 writes: 1,
             });
-            (id, true)
+            id
+        } else {
+            let at = self.ledger.by_id[&id];
+            self.ledger.renumber(at, &code);
+            let mut stored = with_lines(data, "orderDetails", merged);
+            strip_request_fields(&mut stored);
+            let order = &mut self.ledger.bills[at];
+            order.body = stored;
+            order.writes += 1;
+            id
         };
         if !key.is_empty() {
             self.keys.insert(key, (self.answer_of(&id), Instant::now()));
@@ -292,12 +589,14 @@ impl YonyouBook {
         SaveResult::Written { id, created }
     }
 
-    /// The order `id` as the save answer returns it: the saved data with its id and code.
+    /// The order `id` as the save and detail answers give it: the saved data with its id, its code
+    /// and each line's id.
     pub(crate) fn answer_of(&self, id: &str) -> Value {
-        self.by_id
+        self.ledger
+            .by_id
             .get(id)
             .map(|&at| {
-                let order = &self.orders[at];
+                let order = &self.ledger.bills[at];
                 let mut data = order.body.clone();
                 data["id"] = json!(order.id);
                 data["code"] = json!(order.number);
@@ -306,9 +605,57 @@ impl YonyouBook {
             .unwrap_or(Value::Null)
     }
 
+    /// The id of the order numbered `code`.
+    pub(crate) fn id_of_code(&self, code: &str) -> Option<String> {
+        self.ledger
+            .by_number
+            .get(code)
+            .map(|&at| self.ledger.bills[at].id.clone())
+    }
+
+    /// Audits the order numbered `code`: from now on an Update of it is refused.
+    pub(crate) fn audit(&mut self, code: &str) -> bool {
+        match self.id_of_code(code) {
+            Some(id) => self.audited.insert(id),
+            None => false,
+        }
+    }
+
     /// Every order.
     pub fn orders(&self) -> &[Bill] {
-        &self.orders
+        &self.ledger.bills
+    }
+}
+
+/// The stable key a refusal by rate is decided on: the source document behind the order (its
+/// stock-out id rides in each line's `sourceid`-less data, so the code's base is used).
+fn key_of_document(data: &Value) -> String {
+    let code = text(data, "code");
+    code.rsplit_once('-')
+        .filter(|(_, n)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        .map_or(code, |(base, _)| base)
+        .to_owned()
+}
+
+/// A request line as the order keeps it: its content and its id, without the request's markers.
+fn stored_line(line: &Value, id: &str) -> Value {
+    let mut line = line.clone();
+    if let Some(map) = line.as_object_mut() {
+        map.remove("_status");
+        map.remove("orderDetailPrices!orderDetailId");
+        if !id.is_empty() {
+            map.insert("id".into(), json!(id));
+        }
+    }
+    line
+}
+
+/// What an order keeps of a request's header: not the request's markers.
+fn strip_request_fields(order: &mut Value) {
+    if let Some(map) = order.as_object_mut() {
+        for field in ["_status", "resubmitCheckKey", "orderPrices!orderId", "id"] {
+            map.remove(field);
+        }
     }
 }
 
@@ -340,23 +687,35 @@ mod tests {
             "billno": number,
             "billdate": "2026-11-22",
             "customerid_id": "C1",
-            "material_entity": [{ "materialid_id": "M1", "qty": 1 }],
+            "material_entity": [{ "materialid_id": "M1", "qty": 1 }, { "materialid_id": "M2", "qty": 2 }],
         })
+    }
+
+    fn save(book: &mut KingdeeBook, body: &Value, left_out: LeftOutLines) -> SaveResult {
+        book.save(body, 0.0, left_out, DuplicateRefusal::CombinedValue)
     }
 
     fn written(result: SaveResult) -> (String, bool) {
         match result {
             SaveResult::Written { id, created } => (id, created),
-            _ => panic!("not written"),
+            other => panic!("not written: {other:?}"),
         }
+    }
+
+    fn entries(book: &KingdeeBook, id: &str) -> Vec<Value> {
+        book.by_id(id).unwrap().body["material_entity"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     #[test]
     fn a_deleted_bill_is_gone_and_the_bills_after_it_stay_addressable() {
         let mut book = KingdeeBook::default();
+        let kept = LeftOutLines::Deleted;
         let ids: Vec<String> = ["A", "B", "C"]
             .iter()
-            .map(|n| written(book.save(&order(n), 0.0)).0)
+            .map(|n| written(save(&mut book, &order(n), kept)).0)
             .collect();
         assert!(book.delete("B"));
         assert!(!book.delete("B"));
@@ -365,17 +724,68 @@ mod tests {
         let mut update = order("C");
         update["id"] = json!(ids[2]);
         update["remark"] = json!("edited");
-        assert_eq!(written(book.save(&update, 0.0)), (ids[2].clone(), false));
+        assert_eq!(
+            written(save(&mut book, &update, kept)),
+            (ids[2].clone(), false)
+        );
         assert_eq!(book.search("C")[0].body["remark"], "edited");
         assert!(matches!(
-            book.save(&order("C"), 0.0),
+            save(&mut book, &order("C"), kept),
             SaveResult::Refused { .. }
         ));
         // The deleted bill's number and id are free again.
-        assert!(written(book.save(&order("B"), 0.0)).1);
+        assert!(written(save(&mut book, &order("B"), kept)).1);
         let mut gone = order("X");
         gone["id"] = json!(ids[1]);
-        assert!(matches!(book.save(&gone, 0.0), SaveResult::Refused { .. }));
+        assert!(matches!(
+            save(&mut book, &gone, kept),
+            SaveResult::Refused { .. }
+        ));
         assert_eq!(book.bills().len(), 3);
+    }
+
+    #[test]
+    fn a_modify_addresses_entries_by_id_and_appends_entries_without_one() {
+        for left_out in [LeftOutLines::Kept, LeftOutLines::Deleted] {
+            let mut book = KingdeeBook::default();
+            let (id, _) = written(save(&mut book, &order("A"), left_out));
+            let first: Vec<String> = entries(&book, &id)
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_owned())
+                .collect();
+            // Only the header id: both entries are appended again (what a naive client does).
+            let mut naive = order("A");
+            naive["id"] = json!(id);
+            written(save(&mut book, &naive, left_out));
+            let after = entries(&book, &id).len();
+            assert_eq!(after, if left_out == LeftOutLines::Kept { 4 } else { 2 });
+            // Entry ids address entries; one left out is kept or dropped by the setting.
+            let mut book = KingdeeBook::default();
+            let (id, _) = written(save(&mut book, &order("A"), left_out));
+            let mut modify = order("A");
+            modify["id"] = json!(id);
+            modify["material_entity"] = json!([
+                { "id": first[0], "materialid_id": "M1", "qty": 5 },
+                { "materialid_id": "M3", "qty": 1 },
+            ]);
+            written(save(&mut book, &modify, left_out));
+            let lines = entries(&book, &id);
+            let materials: Vec<&str> = lines
+                .iter()
+                .map(|l| l["materialid_id"].as_str().unwrap())
+                .collect();
+            match left_out {
+                LeftOutLines::Kept => assert_eq!(materials, ["M1", "M2", "M3"]),
+                LeftOutLines::Deleted => assert_eq!(materials, ["M1", "M3"]),
+            }
+            assert_eq!(lines[0]["qty"], 5);
+            assert_eq!(lines[0]["id"], json!(first[0]));
+            // An entry id of no entry of this bill is refused.
+            modify["material_entity"][0]["id"] = json!("42");
+            assert!(matches!(
+                save(&mut book, &modify, left_out),
+                SaveResult::Refused { .. }
+            ));
+        }
     }
 }

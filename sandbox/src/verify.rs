@@ -24,8 +24,11 @@ pub struct Verification {
     pub missing: u64,
     /// Expected documents with more than one bill.
     pub duplicated: u64,
-    /// Documents whose bill holds older content than the source's latest.
+    /// Documents whose bill holds other content than the source's latest.
     pub stale: u64,
+    /// Of the stale ones, those whose lines differ from the latest mapping's (a line missing,
+    /// extra, doubled or changed), not just their header.
+    pub lines_differ: u64,
     /// Expected documents the target refused for good: no bill, or a bill the target kept unchanged
     /// when it refused the latest content (a re-approved stock-out whose new number it rejects).
     pub refused: u64,
@@ -83,13 +86,39 @@ fn base_number(text: &str) -> &str {
     }
 }
 
-/// The body as the target keeps it, without what only the target adds (its id, the update flag).
-fn comparable(mut body: Value) -> Value {
+/// Header fields only a request or the target adds: ids, statuses, idempotency keys.
+const HEADER_MARKERS: &[&str] = &["id", "_status", "resubmitCheckKey", "orderPrices!orderId"];
+/// Line fields only a request or the target adds.
+const LINE_MARKERS: &[&str] = &["id", "_status", "orderDetailPrices!orderDetailId"];
+
+/// The body as the target keeps it, without what only requests and the target add, its lines
+/// (under `list`) in a canonical order: two bills compare equal when their headers agree and they
+/// hold the same lines, none missing, extra or doubled, whatever order the target keeps them in.
+fn comparable(mut body: Value, list: &str) -> Value {
     if let Some(map) = body.as_object_mut() {
-        map.remove("id");
-        map.remove("_status");
+        for field in HEADER_MARKERS {
+            map.remove(*field);
+        }
+        if let Some(Value::Array(lines)) = map.get_mut(list) {
+            for line in lines.iter_mut() {
+                if let Some(line) = line.as_object_mut() {
+                    for field in LINE_MARKERS {
+                        line.remove(*field);
+                    }
+                }
+            }
+            lines.sort_by_cached_key(|line| line.to_string());
+        }
     }
     body
+}
+
+/// The name of a target's line list.
+fn line_list(connector: TargetConnector) -> &'static str {
+    match connector {
+        TargetConnector::Kingdee => "material_entity",
+        TargetConnector::Yonyou => "orderDetails",
+    }
 }
 
 impl Sandbox {
@@ -135,7 +164,7 @@ impl Sandbox {
                         Some(name) => body.get(name).cloned().unwrap_or(Value::Null),
                         None => body,
                     };
-                    comparable(inner)
+                    comparable(inner, line_list(connector))
                 });
                 let number = match &mapped {
                     Some(body) => number_of(connector, body),
@@ -147,7 +176,7 @@ impl Sandbox {
         let refused: std::collections::HashSet<String> = self
             .receptions()
             .iter()
-            .filter(|r| !matches!(r.outcome.as_str(), "created" | "updated" | "repeat"))
+            .filter(|r| r.for_good)
             .map(|r| {
                 let body = match connector {
                     TargetConnector::Kingdee => r.body.clone(),
@@ -180,14 +209,23 @@ impl Sandbox {
                     report.missing += 1;
                     report.example("missing", key);
                 }
-                Some([bill]) if refused_latest && comparable(bill.body.clone()) != *mapped => {
+                Some([bill])
+                    if refused_latest
+                        && comparable(bill.body.clone(), line_list(connector)) != *mapped =>
+                {
                     report.refused += 1;
                 }
                 Some([bill]) => {
                     report.found += 1;
-                    if comparable(bill.body.clone()) != *mapped {
+                    let held = comparable(bill.body.clone(), line_list(connector));
+                    if held != *mapped {
                         report.stale += 1;
                         report.example("stale", key);
+                        let list = line_list(connector);
+                        if held.get(list) != mapped.get(list) {
+                            report.lines_differ += 1;
+                            report.example("lines differ", key);
+                        }
                     }
                 }
                 Some(_) => {

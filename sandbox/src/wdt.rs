@@ -1,22 +1,27 @@
 //! The WDT stand-in: `wdt.trade.query` and `wdt.stockout.order.query.trade` over the Qimen router
-//! (`/router/qm`, everything in the query string, TOP md5 sign) and openapi2 (`/openapi2/*.php`,
-//! form body, length-prefixed md5 sign), with the real envelopes, limits and time-field rules.
+//! (`/router/qm`: parameters in the query string, or system parameters there and business ones in a
+//! POST form body as the official SDK sends them; TOP `md5`, `hmac` and `hmac-sha256` signatures;
+//! TOP's gateway codes) and openapi2 (`/openapi2/*.php`, form body, length-prefixed md5 sign), with
+//! the real envelopes, limits and time-field rules, and the unknowns of result order and of
+//! `total_count` on later pages played as settings.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Form, Path, Query, State as Shared};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use ferry_common::connector::wdt::{sign, wire};
+use ferry_common::connector::wdt::wire;
 use serde_json::{Value, json};
 
 use crate::faults::Endpoint;
 use crate::reply::{self, Handled};
 use crate::source::{Kind, TimeField};
-use crate::{State, lock, now};
+use crate::unknowns::{LaterTotal, ResultOrder};
+use crate::{State, lock, now, signing};
 
 pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
@@ -146,6 +151,12 @@ fn query(
             (Kind::Stockout, Some(_)) => TimeField::Modified,
         };
         let mut found = source.window(kind, field, start, end, now);
+        match state.config.unknowns.wdt_order {
+            ResultOrder::ByModified => {}
+            ResultOrder::ById => found.sort_unstable(),
+            // A stable shuffle: the same documents come in the same order on every call.
+            ResultOrder::Unordered => found.sort_by_key(|&i| (i.wrapping_mul(2_654_435_761), i)),
+        }
         let filters: Vec<(&str, &String)> = ["shop_no", "warehouse_no"]
             .into_iter()
             .filter_map(|f| params.get(f).filter(|v| !v.is_empty()).map(|v| (f, v)))
@@ -206,18 +217,40 @@ fn gateway_failure(code: &str, message: &str, sub: &str) -> Response {
     )
 }
 
+/// TOP's gateway failure for a throttled app.
+fn app_call_limited() -> Response {
+    gateway_failure(
+        wire::APP_CALL_LIMITED,
+        "App Call Limited",
+        "This ban will last for 1 more seconds",
+    )
+}
+
+/// `application/x-www-form-urlencoded` pairs of a body (`+` is a space).
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(&part.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
 async fn qimen(
     Shared(state): Shared<Arc<State>>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    Query(mut pairs): Query<Vec<(String, String)>>,
+    body: Bytes,
 ) -> Handled {
-    let lose_answer = reply::fault(&state, Endpoint::WdtQuery, || {
-        gateway_failure(
-            &wire::THROTTLED.to_string(),
-            "系统调用频繁",
-            "App Call Limited",
-        )
-    })
-    .await?;
+    let lose_answer = reply::fault(&state, Endpoint::WdtQuery, app_call_limited).await?;
+    // The official client POSTs business parameters as a form; the signature covers both parts.
+    pairs.extend(form_pairs(&body));
     let response = qimen_answer(&state, &pairs);
     Ok(reply::finish(response, lose_answer).await)
 }
@@ -225,23 +258,21 @@ async fn qimen(
 fn qimen_answer(state: &State, pairs: &[(String, String)]) -> Response {
     let params: HashMap<String, String> = pairs.iter().cloned().collect();
     let credentials = &state.credentials;
-    for required in [
-        "method",
-        "app_key",
-        "sid",
-        "timestamp",
-        "format",
-        "v",
-        "sign_method",
-        "sign",
-        "target_app_key",
-    ] {
+    for required in ["method", "app_key", "timestamp", "sign"] {
         if params.get(required).is_none_or(|v| v.is_empty()) {
             return gateway_failure(
                 wire::MISSING_ARGUMENT,
                 "Missing required arguments",
-                required,
+                &format!("missing-{required}"),
             );
+        }
+    }
+    for (name, allowed) in [("format", &["json"][..]), ("v", &["2.0"][..])] {
+        if params
+            .get(name)
+            .is_some_and(|v| !allowed.contains(&v.as_str()))
+        {
+            return gateway_failure(wire::INVALID_ARGUMENTS, "Invalid arguments", name);
         }
     }
     if params["app_key"] != credentials.qimen_app_key {
@@ -257,10 +288,19 @@ fn qimen_answer(state: &State, pairs: &[(String, String)]) -> Response {
             );
         }
     }
-    if params["sign"] != sign::qimen(pairs, &credentials.qimen_app_secret) {
+    // TOP's default is md5 when the request names no method.
+    let method = params.get("sign_method").map_or("md5", String::as_str);
+    let Some(expected) = signing::qimen(pairs, &credentials.qimen_app_secret, method) else {
+        return gateway_failure(
+            wire::INVALID_ARGUMENTS,
+            "Invalid arguments",
+            "sign_method must be md5, hmac or hmac-sha256",
+        );
+    };
+    if params["sign"] != expected {
         return gateway_failure(wire::INVALID_SIGNATURE, "Invalid signature", "签名错误");
     }
-    if params["target_app_key"] != wire::WDT_TARGET_APP_KEY {
+    if params.get("target_app_key").map(String::as_str) != Some(wire::WDT_TARGET_APP_KEY) {
         return gateway_failure(
             wire::INVALID_APP_KEY,
             "Invalid target app key",
@@ -271,26 +311,43 @@ fn qimen_answer(state: &State, pairs: &[(String, String)]) -> Response {
         return gateway_failure(wire::INVALID_METHOD, "Invalid method", &params["method"]);
     };
     if state.limiter.admit("wdt", state.config.limits.wdt).is_err() {
-        return gateway_failure(
-            &wire::THROTTLED.to_string(),
-            "系统调用频繁",
-            "App Call Limited",
-        );
+        return app_call_limited();
     }
-    let body = if params["sid"] != credentials.wdt_sid {
+    let body = if params.get("sid") != Some(&credentials.wdt_sid) {
         json!({"response": {"errorcode": wire::BAD_PARAMETER, "message": "卖家账号不存在"}})
     } else {
         match query(state, kind, &params) {
-            Ok((total, documents)) => json!({"response": {
-                "errorcode": 0,
-                "message": "",
-                "total_count": total,
-                list_key(kind): documents,
-            }}),
+            Ok((total, documents)) => {
+                let mut response = json!({
+                    "errorcode": 0,
+                    "message": "",
+                    list_key(kind): documents,
+                });
+                if let Some(total) = later_total(state, &params, total) {
+                    response["total_count"] = total;
+                }
+                json!({ "response": response })
+            }
             Err((code, message)) => json!({"response": {"errorcode": code, "message": message}}),
         }
     };
     reply::json(StatusCode::OK, &body)
+}
+
+/// `total_count` as the answer carries it: always on page 0; on later pages as the unknown's
+/// setting says (repeated, omitted, -1).
+fn later_total(state: &State, params: &HashMap<String, String>, total: usize) -> Option<Value> {
+    let first = params
+        .get("page_no")
+        .is_none_or(|p| p.trim().parse::<i64>().unwrap_or(0) == 0);
+    if first {
+        return Some(json!(total));
+    }
+    match state.config.unknowns.wdt_later_total {
+        LaterTotal::Repeated => Some(json!(total)),
+        LaterTotal::Omitted => None,
+        LaterTotal::MinusOne => Some(json!(-1)),
+    }
 }
 
 async fn openapi2(
@@ -326,7 +383,7 @@ fn openapi2_answer(state: &State, file: &str, pairs: &[(String, String)]) -> Val
         _ => return refuse(wire::OPENAPI2_BAD_TIMESTAMP, "无效timestamp"),
     }
     if params.get("sign").map(String::as_str)
-        != Some(&sign::openapi2(pairs, &credentials.wdt_appsecret))
+        != Some(&signing::openapi2(pairs, &credentials.wdt_appsecret))
     {
         return refuse(wire::OPENAPI2_BAD_SIGN, "签名错误");
     }
@@ -337,12 +394,17 @@ fn openapi2_answer(state: &State, file: &str, pairs: &[(String, String)]) -> Val
         return refuse(wire::THROTTLED, "系统调用频繁");
     }
     match query(state, kind, &params) {
-        Ok((total, documents)) => json!({
-            "code": 0,
-            "message": "",
-            "total_count": total,
-            list_key(kind): documents,
-        }),
+        Ok((total, documents)) => {
+            let mut answer = json!({
+                "code": 0,
+                "message": "",
+                list_key(kind): documents,
+            });
+            if let Some(total) = later_total(state, &params, total) {
+                answer["total_count"] = total;
+            }
+            answer
+        }
         Err((code, message)) => refuse(code, &message),
     }
 }

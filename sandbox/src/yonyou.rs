@@ -11,13 +11,13 @@ use axum::extract::{Query, State as Shared};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use ferry_common::connector::yonyou::{sign, wire};
+use ferry_common::connector::yonyou::wire;
 use serde_json::{Value, json};
 
 use crate::faults::Endpoint;
 use crate::reply::{self, Handled};
-use crate::targets::{Reception, SaveResult};
-use crate::{State, lock};
+use crate::targets::{Reception, SaveResult, YonyouRules};
+use crate::{State, lock, signing};
 
 /// Where the token service and the gateway sit under the sandbox's base URL.
 const TOKEN_PREFIX: &str = "/iuap-api-auth";
@@ -34,6 +34,11 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             get(token),
         )
         .route(&format!("{GATEWAY_PREFIX}{}", wire::SAVE_PATH), post(save))
+        .route(
+            &format!("{GATEWAY_PREFIX}{}", wire::DETAIL_PATH),
+            get(detail),
+        )
+        .route(&format!("{GATEWAY_PREFIX}{}", wire::LIST_PATH), post(list))
         .with_state(state)
 }
 
@@ -91,7 +96,7 @@ async fn token(
         }
     }
     // The query arrives decoded once: a signature encoded twice by the client no longer matches.
-    let expected = sign::raw_signature(
+    let expected = signing::yonyou_signature(
         &credentials.yonyou_app_key,
         timestamp,
         &credentials.yonyou_app_secret,
@@ -124,12 +129,13 @@ async fn token(
     Ok(reply::finish(response, lose_answer).await)
 }
 
-async fn save(
-    Shared(state): Shared<Arc<State>>,
-    Query(params): Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Handled {
-    let lose_answer = reply::fault(&state, Endpoint::YonyouSave, throttle).await?;
+/// The access-token check of every gateway call, and the per-minute limit of its API (`bucket`:
+/// saves, details and lists are each limited to about 60 a minute).
+fn admit(
+    state: &State,
+    params: &HashMap<String, String>,
+    bucket: &'static str,
+) -> Result<(), Response> {
     match params.get("access_token").filter(|t| !t.is_empty()) {
         None => return Err(answer(wire::NO_TOKEN, "未提供access_token", Value::Null)),
         Some(token) if !state.yonyou_tokens.valid(token) => {
@@ -143,11 +149,21 @@ async fn save(
     }
     if state
         .limiter
-        .admit("yonyou", state.config.limits.yonyou)
+        .admit(bucket, state.config.limits.yonyou)
         .is_err()
     {
         return Err(throttle());
     }
+    Ok(())
+}
+
+async fn save(
+    Shared(state): Shared<Arc<State>>,
+    Query(params): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::YonyouSave, throttle).await?;
+    admit(&state, &params, "yonyou")?;
     let Ok(document) = serde_json::from_slice::<Value>(&body) else {
         return Err(answer(
             wire::BAD_PARAMETER,
@@ -159,9 +175,12 @@ async fn save(
         let mut book = lock(&state.yonyou);
         let result = book.save(
             &document,
-            &state.yonyou_required,
-            state.config.refuse_rate,
-            state.config.resubmit_window,
+            &YonyouRules {
+                required: &state.yonyou_required,
+                refuse_rate: state.config.refuse_rate,
+                key_window: state.config.resubmit_window,
+                left_out: state.config.unknowns.yonyou_left_out,
+            },
         );
         let saved = match &result {
             SaveResult::Written { id, .. } => book.answer_of(id),
@@ -169,6 +188,7 @@ async fn save(
         };
         (result, saved)
     };
+    let for_good = matches!(result, SaveResult::Rejected { .. });
     let (response, outcome, id) = match result {
         SaveResult::Written { id, created } => (
             answer(wire::OK, "操作成功", saved),
@@ -179,7 +199,7 @@ async fn save(
             let id = first.get("id").and_then(Value::as_str).map(str::to_owned);
             let response = if expired {
                 answer(
-                    wire::DUPLICATE,
+                    state.config.unknowns.yonyou_repeat.code(),
                     "重复提交: resubmitCheckKey已使用",
                     json!({"id": id}),
                 )
@@ -188,7 +208,7 @@ async fn save(
             };
             (response, "repeat".to_owned(), id)
         }
-        SaveResult::Refused { code, message } => {
+        SaveResult::Refused { code, message } | SaveResult::Rejected { code, message } => {
             (answer(&code, &message, Value::Null), message, None)
         }
     };
@@ -198,6 +218,107 @@ async fn save(
         outcome,
         id,
         answer_lost: lose_answer.lost(),
+        for_good,
     });
+    Ok(reply::finish(response, lose_answer).await)
+}
+
+async fn detail(
+    Shared(state): Shared<Arc<State>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::YonyouLookup, throttle).await?;
+    admit(&state, &params, "yonyou_detail")?;
+    let order = params
+        .get("id")
+        .map(|id| lock(&state.yonyou).answer_of(id))
+        .unwrap_or(Value::Null);
+    let response = if order.is_null() {
+        answer(wire::NO_DATA, "数据不存在", Value::Null)
+    } else {
+        answer(wire::OK, "操作成功", order)
+    };
+    Ok(reply::finish(response, lose_answer).await)
+}
+
+async fn list(
+    Shared(state): Shared<Arc<State>>,
+    Query(params): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::YonyouLookup, throttle).await?;
+    admit(&state, &params, "yonyou_list")?;
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return Err(answer(
+            wire::BAD_PARAMETER,
+            "参数错误: 请求体不是合法的JSON",
+            Value::Null,
+        ));
+    };
+    let number = |name: &str| request.get(name).and_then(Value::as_u64);
+    let (Some(page_index), Some(page_size)) = (number("pageIndex"), number("pageSize")) else {
+        return Err(answer(
+            wire::BAD_PARAMETER,
+            "参数错误: pageIndex和pageSize必填",
+            Value::Null,
+        ));
+    };
+    let orders: Vec<Value> = {
+        let book = lock(&state.yonyou);
+        match request.get("code").and_then(Value::as_str) {
+            Some(code) => book
+                .id_of_code(code)
+                .map(|id| book.answer_of(&id))
+                .into_iter()
+                .collect(),
+            None => book
+                .orders()
+                .iter()
+                .map(|o| book.answer_of(&o.id))
+                .collect(),
+        }
+    };
+    let by_order = request.get("isSum").and_then(Value::as_bool) == Some(true);
+    // isSum: one row an order; otherwise one row a line, with the line's ids.
+    let rows: Vec<Value> = orders
+        .iter()
+        .flat_map(|order| {
+            let header = json!({
+                "id": order["id"], "code": order["code"], "vouchdate": order["vouchdate"],
+                "agentId": order["agentId"], "payMoney": order["payMoney"],
+            });
+            if by_order {
+                return vec![header];
+            }
+            order["orderDetails"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|line| {
+                    let mut row = header.clone();
+                    row["orderId"] = order["id"].clone();
+                    row["orderDetailId"] = line["id"].clone();
+                    row["productId"] = line["productId"].clone();
+                    row["qty"] = line["qty"].clone();
+                    row
+                })
+                .collect()
+        })
+        .collect();
+    let count = rows.len() as u64;
+    let size = page_size.max(1);
+    let page: Vec<Value> = rows
+        .into_iter()
+        .skip(((page_index.max(1) - 1) * size) as usize)
+        .take(size as usize)
+        .collect();
+    let response = answer(
+        wire::OK,
+        "操作成功",
+        json!({
+            "pageIndex": page_index, "pageSize": page_size, "recordCount": count,
+            "recordList": page, "pageCount": count.div_ceil(size),
+        }),
+    );
     Ok(reply::finish(response, lose_answer).await)
 }

@@ -188,7 +188,7 @@ fn baseline(orders: u64) -> (f64, f64) {
         for chunk in bodies.chunks(1000) {
             let cpu0 = thread_cpu();
             futures_util::stream::iter(chunk)
-                .map(|b| client.save(b, None))
+                .map(|b| client.send(b))
                 .buffer_unordered(scheme.push.concurrency)
                 .for_each(|r| async {
                     r.unwrap();

@@ -189,7 +189,7 @@ fn required_target_fields_must_be_mapped() {
             )]
         ),
         [
-            "broken.yaml:106:5: target field payMoney is required by /yonbip/sd/voucherorder/singleSave but not mapped"
+            "broken.yaml:107:5: target field payMoney is required by /yonbip/sd/voucherorder/singleSave but not mapped"
         ]
     );
     assert_eq!(

@@ -62,7 +62,7 @@ fn preview_prints_the_exact_body_of_one_document() {
     let body: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(
         out.stdout
-            .starts_with("{\n  \"data\": {\n    \"resubmitCheckKey\""),
+            .starts_with("{\n  \"data\": {\n    \"_status\": \"Insert\""),
         "pretty, envelope first"
     );
     assert_eq!(body["data"]["payMoney"], "489.90");

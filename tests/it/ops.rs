@@ -237,7 +237,6 @@ async fn status_record_replay_resync_and_reconcile() {
 
     // Month-end reconciliation: per day, source = synced + failed, the target agreeing.
     let trades_check = reconcile(&config, TRADES, &start[..10], &today).await;
-    assert_eq!(trades_check["target_checked"], true);
     let days = trades_check["days"].as_array().unwrap();
     let sum =
         |field: &str, days: &[Value]| days.iter().map(|d| d[field].as_u64().unwrap()).sum::<u64>();

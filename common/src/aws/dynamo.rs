@@ -143,6 +143,7 @@ fn record_of(item: &Item) -> Result<SyncRecord, StoreError> {
         lookup: r.text_or_empty("lookup"),
         target_id: r.optional_text("target_id"),
         unsure: r.optional_text("unsure"),
+        lines: crate::engine::record::lines_of(&r.text_or_empty("lines")),
         attempts: r.optional_number("attempts").unwrap_or(0) as u32,
         last_error: r.optional_text("last_error"),
         claim_until: r.optional_number("claim_until").map(from_millis),
@@ -266,6 +267,12 @@ impl DynamoStore {
         item.insert("version".into(), s(&r.version));
         item.insert("number".into(), s(&r.number));
         item.insert("lookup".into(), s(&r.lookup));
+        if !r.lines.is_empty() {
+            item.insert(
+                "lines".into(),
+                s(crate::engine::record::lines_text(&r.lines)),
+            );
+        }
         item.insert("attempts".into(), n(r.attempts));
         item.insert("created_at".into(), n(millis(r.created_at)));
         item.insert("updated_at".into(), n(millis(r.updated_at)));

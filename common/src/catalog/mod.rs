@@ -59,6 +59,11 @@ pub struct ApiCatalog {
     /// Target only: the key the body is wrapped in (`data` for Yonyou).
     #[serde(default)]
     pub envelope: Option<String>,
+    /// Target only: the body field (inside the envelope) that carries an idempotency key. Ferry
+    /// sets it on every write, from the write's own content, so a retry repeats the first success
+    /// and a later update is never mistaken for it; a scheme does not map it.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
     /// Target only: dotted paths (`lines.field` for line fields) the API requires.
     #[serde(default)]
     pub required: Vec<String>,

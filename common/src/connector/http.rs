@@ -103,7 +103,7 @@ impl Call<'_> {
     }
 
     /// The class of a request whose answer is missing or unreadable.
-    fn lost_answer(&self) -> FailureClass {
+    pub fn lost_answer(&self) -> FailureClass {
         if self.write {
             FailureClass::Ambiguous
         } else {
@@ -112,7 +112,8 @@ impl Call<'_> {
     }
 
     /// Sends the request and reads the whole answer. Transport failures become typed outcomes;
-    /// 5xx and 429 become retryable ones; every other status is the connector's to read.
+    /// 429 is retryable, a 5xx retryable for a read and ambiguous for a write; every other status is
+    /// the connector's to read.
     pub async fn send(&self, request: RequestBuilder) -> Result<Reply, CallError> {
         let started = Instant::now();
         let response = request.send().await.map_err(|error| {
@@ -160,9 +161,16 @@ impl Call<'_> {
         );
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             let reply = Reply { status, body };
+            // Throttling refuses before any work. A 5xx proves nothing: the gateway may answer 500,
+            // 502 or 504 after the service committed a write, so a write's outcome is unknown.
+            let class = if status == StatusCode::TOO_MANY_REQUESTS {
+                FailureClass::Retryable
+            } else {
+                self.lost_answer()
+            };
             return Err(self
                 .error(
-                    FailureClass::Retryable,
+                    class,
                     Some(status.as_str().to_owned()),
                     format!("HTTP {status}: {}", reply.excerpt()),
                 )

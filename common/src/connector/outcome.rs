@@ -15,8 +15,13 @@ pub enum FailureClass {
     /// the same request may be sent again later.
     Retryable,
     /// The request may have been applied but the answer was lost (timeout after sending, connection
-    /// cut mid-answer, unreadable answer to a write). Only an idempotent write may simply be repeated.
+    /// cut mid-answer, a 5xx or an unreadable answer to a write). Only an idempotent write may simply
+    /// be repeated; anything else is settled by looking the bill up.
     Ambiguous,
+    /// The service refused Ferry's credentials (signature, app key, secret, token or authorisation),
+    /// even after a fresh token: no document can pass until a person fixes the connector's settings.
+    /// It is never a document's failure; the run stops pushing to that service.
+    Credentials,
 }
 
 impl FailureClass {
@@ -25,6 +30,7 @@ impl FailureClass {
             FailureClass::Permanent => "permanent failure",
             FailureClass::Retryable => "retryable failure",
             FailureClass::Ambiguous => "ambiguous outcome",
+            FailureClass::Credentials => "credentials refused",
         }
     }
 }
@@ -74,6 +80,11 @@ impl CallError {
     pub fn is_retryable(&self) -> bool {
         self.class == FailureClass::Retryable
     }
+
+    /// Whether the service refused Ferry's credentials rather than the request.
+    pub fn is_credentials(&self) -> bool {
+        self.class == FailureClass::Credentials
+    }
 }
 
 impl fmt::Display for CallError {
@@ -96,12 +107,16 @@ impl std::error::Error for CallError {}
 
 impl Classified for CallError {
     fn domain(&self) -> Domain {
-        Domain::External
+        match self.class {
+            // Wrong settings: a person fixes the connector's configuration.
+            FailureClass::Credentials => Domain::User,
+            _ => Domain::External,
+        }
     }
 
     fn retry_hint(&self) -> RetryHint {
         match self.class {
-            FailureClass::Permanent => RetryHint::Never,
+            FailureClass::Permanent | FailureClass::Credentials => RetryHint::Never,
             FailureClass::Retryable | FailureClass::Ambiguous => RetryHint::Later,
         }
     }
@@ -115,4 +130,18 @@ pub struct Saved {
     /// The service recognised the request as a repeat of one it had already applied
     /// (Yonyou's `resubmitCheckKey`); the id is the first save's.
     pub repeat: bool,
+    /// The ids of the bill's lines, in the order the answer lists them, when the answer carries
+    /// them (Yonyou's `orderDetails[].id`; Kingdee's save answer never does).
+    pub lines: Option<Vec<String>>,
+}
+
+impl Saved {
+    /// A save whose answer named only the bill.
+    pub fn id(target_id: String) -> Saved {
+        Saved {
+            target_id,
+            repeat: false,
+            lines: None,
+        }
+    }
 }

@@ -73,7 +73,7 @@ impl RetrySettings {
             let repeatable = match error.class {
                 FailureClass::Retryable => true,
                 FailureClass::Ambiguous => idempotent,
-                FailureClass::Permanent => false,
+                FailureClass::Permanent | FailureClass::Credentials => false,
             };
             if !repeatable {
                 return Err(error);

@@ -53,7 +53,7 @@ impl TokenCache {
     }
 
     /// Runs `attempt` with a token; if the service rejects the token, fetches a new one and tries
-    /// once more. A second rejection is returned as a retryable failure.
+    /// once more. A freshly fetched token rejected too means the credentials themselves are refused.
     pub(crate) async fn authorized<T, F, Fut, A, AFut>(
         &self,
         fetch: F,
@@ -84,7 +84,7 @@ impl TokenCache {
             Attempt::TokenRejected(message) => {
                 self.invalidate(&token).await;
                 Err(CallError::new(
-                    FailureClass::Retryable,
+                    FailureClass::Credentials,
                     service,
                     operation,
                     None,

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS records (
     updated_at  INTEGER NOT NULL,
     revision    INTEGER NOT NULL,
     lookup      TEXT NOT NULL DEFAULT '',
+    lines       TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (scheme, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_by_state ON records (scheme, state, updated_at);
@@ -99,19 +100,25 @@ impl EmbeddedStore {
         )
         .map_err(|e| fail(&e))?;
         db.execute_batch(SCHEMA).map_err(|e| fail(&e))?;
-        // Stores made before records kept a look-up value gain the column (empty: such records
-        // are replayed by window rather than by key).
-        let has_lookup: bool = db
-            .query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('records') WHERE name = 'lookup'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(|e| fail(&e))?
-            > 0;
-        if !has_lookup {
-            db.execute_batch("ALTER TABLE records ADD COLUMN lookup TEXT NOT NULL DEFAULT ''")
-                .map_err(|e| fail(&e))?;
+        // Stores made before records kept a look-up value (empty: such records are replayed by
+        // window rather than by key) or the target's line ids (empty: asked of the target before
+        // the next update) gain the column.
+        for (column, definition) in [
+            ("lookup", "lookup TEXT NOT NULL DEFAULT ''"),
+            ("lines", "lines TEXT NOT NULL DEFAULT ''"),
+        ] {
+            let present: bool = db
+                .query_row(
+                    "SELECT COUNT(*) FROM pragma_table_info('records') WHERE name = ?1",
+                    [column],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(|e| fail(&e))?
+                > 0;
+            if !present {
+                db.execute_batch(&format!("ALTER TABLE records ADD COLUMN {definition}"))
+                    .map_err(|e| fail(&e))?;
+            }
         }
         Ok(EmbeddedStore {
             db: Arc::new(Mutex::new(db)),

@@ -91,7 +91,7 @@ impl CursorStore for EmbeddedStore {
 
 const RECORD_COLUMNS: &str =
     "scheme, key, state, hash, version, number, target_id, unsure, attempts,
-    last_error, claim_until, created_at, updated_at, revision, lookup";
+    last_error, claim_until, created_at, updated_at, revision, lookup, lines";
 
 fn record_of(r: &Row<'_>) -> rusqlite::Result<SyncRecord> {
     let state: String = r.get(2)?;
@@ -111,6 +111,7 @@ fn record_of(r: &Row<'_>) -> rusqlite::Result<SyncRecord> {
         updated_at: from_millis(r.get(12)?),
         revision: r.get::<_, i64>(13)? as u64,
         lookup: r.get(14)?,
+        lines: crate::engine::record::lines_of(&r.get::<_, String>(15)?),
     })
 }
 
@@ -143,12 +144,13 @@ impl RecordStore for EmbeddedStore {
             millis(r.updated_at),
             r.revision as i64,
             r.lookup,
+            crate::engine::record::lines_text(&r.lines),
         ];
         let changed = if r.revision == 0 {
             db.prepare_cached(
                 &format!(
                     "INSERT OR IGNORE INTO records ({RECORD_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 + 1, ?15)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 + 1, ?15, ?16)"
                 ),
             )
             .and_then(|mut stmt| stmt.execute(values))
@@ -156,7 +158,7 @@ impl RecordStore for EmbeddedStore {
             db.prepare_cached(
                 "UPDATE records SET state = ?3, hash = ?4, version = ?5, number = ?6, target_id = ?7,
                     unsure = ?8, attempts = ?9, last_error = ?10, claim_until = ?11,
-                    created_at = ?12, updated_at = ?13, revision = ?14 + 1, lookup = ?15
+                    created_at = ?12, updated_at = ?13, revision = ?14 + 1, lookup = ?15, lines = ?16
                  WHERE scheme = ?1 AND key = ?2 AND revision = ?14",
             )
             .and_then(|mut stmt| stmt.execute(values))

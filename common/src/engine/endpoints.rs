@@ -1,12 +1,13 @@
-//! The engine's view of the connectors: a source that answers one page, and a target that saves,
-//! updates and finds bills. The WDT, Kingdee and Yonyou clients are adapted here, so poll and push
+//! The engine's view of the connectors: a source that answers one page, and a target that creates
+//! bills, updates them line by line and finds them by number. The WDT, Kingdee and Yonyou clients are adapted here, so poll and push
 //! never name a vendor.
 
 use std::future::Future;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::connector::kingdee::{KingdeeClient, wire as kingdee_wire};
+use crate::connector::kingdee::KingdeeClient;
 use crate::connector::wdt::{Page, WdtClient};
 use crate::connector::yonyou::YonyouClient;
 use crate::connector::{CallError, Saved};
@@ -40,26 +41,57 @@ impl SourceApi for WdtSource {
     }
 }
 
-/// Where documents go.
+/// A bill the target holds: its id, and its lines' ids in order when known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bill {
+    /// The target's id of the bill.
+    pub id: String,
+    /// The ids of its lines, in order (`None`: not known; the target is asked when needed).
+    pub lines: Option<Vec<String>>,
+}
+
+/// An update addressed line by line to a bill, ready to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Addressed {
+    /// The exact body to send.
+    pub wire: Value,
+    /// Lines of the bill the update does not mention. A target that deletes lines left out of a
+    /// modify drops them; one that keeps them keeps a line the source no longer has, which only
+    /// [`TargetApi::kept`] can tell.
+    pub left_out: Vec<String>,
+}
+
+/// Where documents go: a target API that creates bills, updates them line by line, and finds
+/// them by number (so a write whose outcome is unknown can be settled).
 pub trait TargetApi: Send + Sync {
     /// The bill number a person would search for (Kingdee `billno`, Yonyou `code`).
     fn number(&self, body: &Value) -> String;
 
-    /// Saves `body` as a new bill, or over the bill `existing` (an update).
-    fn save(
+    /// Sends `wire` as it is: a create, or an update [`TargetApi::address`] built.
+    fn send(&self, wire: &Value) -> impl Future<Output = Result<Saved, CallError>> + Send;
+
+    /// The update of `bill` to the mapped `body`: the bill named, each of its existing lines
+    /// addressed by id (asking the target for them when `bill.lines` is unknown or stale by
+    /// nature), new lines added, lines the source no longer has removed where the target allows.
+    fn address(
         &self,
         body: &Value,
-        existing: Option<&str>,
-    ) -> impl Future<Output = Result<Saved, CallError>> + Send;
+        bill: &Bill,
+    ) -> impl Future<Output = Result<Addressed, CallError>> + Send;
 
-    /// Whether sending `body` again can never create a second bill (an idempotency key).
-    fn idempotent(&self, body: &Value) -> bool;
+    /// How long sending `wire` again answers with the outcome of its first success (its
+    /// idempotency key's window); `None` when it carries no key.
+    fn repeat_window(&self, wire: &Value) -> Option<Duration>;
 
-    /// The id of the bill `body` would have created, if the target can look it up (`None` otherwise).
-    fn find(&self, body: &Value) -> impl Future<Output = Result<Option<String>, CallError>> + Send;
+    /// The bill numbered exactly `number`, if the target holds one.
+    fn find(&self, number: &str) -> impl Future<Output = Result<Option<Bill>, CallError>> + Send;
 
-    /// Whether `error` says the bill exists already (Kingdee's duplicate `billno`).
-    fn is_duplicate(&self, error: &CallError) -> bool;
+    /// Whether bill `id` still holds any of `lines` (left out of an update).
+    fn kept(
+        &self,
+        id: &str,
+        lines: &[String],
+    ) -> impl Future<Output = Result<bool, CallError>> + Send;
 }
 
 fn text_field(body: &Value, pointer: &str) -> String {
@@ -70,37 +102,55 @@ fn text_field(body: &Value, pointer: &str) -> String {
     }
 }
 
+/// The mapped lines of a body's line list, as a mutable list (created empty if absent).
+fn line_list<'a>(header: &'a mut Value, name: &str) -> &'a mut Vec<Value> {
+    if !header.get(name).is_some_and(Value::is_array) {
+        header[name] = Value::Array(Vec::new());
+    }
+    header[name].as_array_mut().expect("made an array above")
+}
+
 impl TargetApi for KingdeeClient {
     fn number(&self, body: &Value) -> String {
         text_field(body, "/billno")
     }
 
-    async fn save(&self, body: &Value, existing: Option<&str>) -> Result<Saved, CallError> {
-        match existing {
-            None => self.save_order(body).await,
-            Some(id) => {
-                // V1 modifies the bill named by `id` (erp-apis.md §2).
-                let mut body = body.clone();
-                body["id"] = Value::String(id.to_owned());
-                self.save_order(&body).await
-            }
+    async fn send(&self, wire: &Value) -> Result<Saved, CallError> {
+        self.save_order(wire).await
+    }
+
+    async fn address(&self, body: &Value, bill: &Bill) -> Result<Addressed, CallError> {
+        // Save answers never carry entry ids, and a person may have edited the bill in Kingdee:
+        // the entries are read afresh before every modify (V1 modify: header `id`, every existing
+        // entry with its id, a new entry without one).
+        let detail = self.order_detail(&bill.id).await?;
+        let mut wire = body.clone();
+        wire["id"] = Value::String(bill.id.clone());
+        let lines = line_list(&mut wire, "material_entity");
+        for (line, entry) in lines.iter_mut().zip(&detail.entries) {
+            line["id"] = Value::String(entry.clone());
         }
+        let left_out = detail.entries.iter().skip(lines.len()).cloned().collect();
+        Ok(Addressed { wire, left_out })
     }
 
-    fn idempotent(&self, _: &Value) -> bool {
-        false
+    fn repeat_window(&self, _: &Value) -> Option<Duration> {
+        None
     }
 
-    async fn find(&self, body: &Value) -> Result<Option<String>, CallError> {
-        let number = self.number(body);
+    async fn find(&self, number: &str) -> Result<Option<Bill>, CallError> {
         if number.is_empty() {
             return Ok(None);
         }
-        self.find_order(&number).await
+        Ok(self.find_order(number).await?.map(|detail| Bill {
+            id: detail.id,
+            lines: Some(detail.entries),
+        }))
     }
 
-    fn is_duplicate(&self, error: &CallError) -> bool {
-        error.code.as_deref() == Some(kingdee_wire::DUPLICATE_BILLNO)
+    async fn kept(&self, id: &str, lines: &[String]) -> Result<bool, CallError> {
+        let detail = self.order_detail(id).await?;
+        Ok(lines.iter().any(|line| detail.entries.contains(line)))
     }
 }
 
@@ -109,34 +159,74 @@ impl TargetApi for YonyouClient {
         text_field(body, "/data/code")
     }
 
-    async fn save(&self, body: &Value, existing: Option<&str>) -> Result<Saved, CallError> {
-        match existing {
-            None => self.save_order(body).await,
-            Some(id) => {
-                // An update names the order and says so in `_status`.
-                let mut body = body.clone();
-                if let Some(data) = body.get_mut("data").and_then(Value::as_object_mut) {
-                    data.insert("id".into(), Value::String(id.to_owned()));
-                    data.insert("_status".into(), Value::String("Update".into()));
+    async fn send(&self, wire: &Value) -> Result<Saved, CallError> {
+        self.save_order(wire).await
+    }
+
+    async fn address(&self, body: &Value, bill: &Bill) -> Result<Addressed, CallError> {
+        // An Update names the order (`id`, `code`, `orderPrices!orderId`) and every line it had:
+        // kept lines `Update` with their ids, new ones `Insert`, the rest `Delete`, so the result
+        // is the same whether Yonyou keeps or drops lines an Update leaves out.
+        let existing = match &bill.lines {
+            Some(lines) => lines.clone(),
+            None => self.order_lines(&bill.id).await?,
+        };
+        let mut wire = body.clone();
+        let header = &mut wire["data"];
+        header["_status"] = Value::String("Update".into());
+        header["id"] = Value::String(bill.id.clone());
+        header["orderPrices!orderId"] = Value::String(bill.id.clone());
+        let lines = line_list(header, "orderDetails");
+        for (index, line) in lines.iter_mut().enumerate() {
+            match existing.get(index) {
+                Some(id) => {
+                    line["_status"] = Value::String("Update".into());
+                    line["id"] = Value::String(id.clone());
+                    line["orderDetailPrices!orderDetailId"] = Value::String(id.clone());
                 }
-                self.save_order(&body).await
+                None => {
+                    line["_status"] = Value::String("Insert".into());
+                    if let Some(map) = line.as_object_mut() {
+                        map.remove("id");
+                        map.remove("orderDetailPrices!orderDetailId");
+                    }
+                }
             }
         }
+        let kept = lines.len();
+        for id in existing.iter().skip(kept) {
+            lines.push(serde_json::json!({
+                "_status": "Delete",
+                "id": id,
+                "orderDetailPrices!orderDetailId": id,
+            }));
+        }
+        Ok(Addressed {
+            wire,
+            left_out: Vec::new(),
+        })
     }
 
-    fn idempotent(&self, body: &Value) -> bool {
-        body.pointer("/data/resubmitCheckKey")
+    fn repeat_window(&self, wire: &Value) -> Option<Duration> {
+        wire.pointer("/data/resubmitCheckKey")
             .and_then(Value::as_str)
-            .is_some_and(|k| !k.is_empty())
+            .filter(|k| !k.is_empty())
+            .map(|_| self.resubmit_window())
     }
 
-    async fn find(&self, _: &Value) -> Result<Option<String>, CallError> {
-        // No look-up by number: the order code changes on re-approval. Keyed saves stand in for it.
-        Ok(None)
+    async fn find(&self, number: &str) -> Result<Option<Bill>, CallError> {
+        if number.is_empty() {
+            return Ok(None);
+        }
+        Ok(self
+            .find_order(number)
+            .await?
+            .map(|id| Bill { id, lines: None }))
     }
 
-    fn is_duplicate(&self, _: &CallError) -> bool {
-        false
+    async fn kept(&self, _: &str, _: &[String]) -> Result<bool, CallError> {
+        // Every line is addressed explicitly: nothing is ever left out.
+        Ok(false)
     }
 }
 
@@ -157,31 +247,38 @@ impl TargetApi for AnyTarget {
         }
     }
 
-    async fn save(&self, body: &Value, existing: Option<&str>) -> Result<Saved, CallError> {
+    async fn send(&self, wire: &Value) -> Result<Saved, CallError> {
         match self {
-            AnyTarget::Kingdee(c) => c.as_ref().save(body, existing).await,
-            AnyTarget::Yonyou(c) => c.as_ref().save(body, existing).await,
+            AnyTarget::Kingdee(c) => c.as_ref().send(wire).await,
+            AnyTarget::Yonyou(c) => c.as_ref().send(wire).await,
         }
     }
 
-    fn idempotent(&self, body: &Value) -> bool {
+    async fn address(&self, body: &Value, bill: &Bill) -> Result<Addressed, CallError> {
         match self {
-            AnyTarget::Kingdee(c) => c.idempotent(body),
-            AnyTarget::Yonyou(c) => c.idempotent(body),
+            AnyTarget::Kingdee(c) => c.as_ref().address(body, bill).await,
+            AnyTarget::Yonyou(c) => c.as_ref().address(body, bill).await,
         }
     }
 
-    async fn find(&self, body: &Value) -> Result<Option<String>, CallError> {
+    fn repeat_window(&self, wire: &Value) -> Option<Duration> {
         match self {
-            AnyTarget::Kingdee(c) => c.as_ref().find(body).await,
-            AnyTarget::Yonyou(c) => c.as_ref().find(body).await,
+            AnyTarget::Kingdee(c) => c.repeat_window(wire),
+            AnyTarget::Yonyou(c) => c.repeat_window(wire),
         }
     }
 
-    fn is_duplicate(&self, error: &CallError) -> bool {
+    async fn find(&self, number: &str) -> Result<Option<Bill>, CallError> {
         match self {
-            AnyTarget::Kingdee(c) => c.is_duplicate(error),
-            AnyTarget::Yonyou(c) => c.is_duplicate(error),
+            AnyTarget::Kingdee(c) => c.as_ref().find(number).await,
+            AnyTarget::Yonyou(c) => c.as_ref().find(number).await,
+        }
+    }
+
+    async fn kept(&self, id: &str, lines: &[String]) -> Result<bool, CallError> {
+        match self {
+            AnyTarget::Kingdee(c) => c.as_ref().kept(id, lines).await,
+            AnyTarget::Yonyou(c) => c.as_ref().kept(id, lines).await,
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod push;
 pub mod record;
 pub mod window;
 
-pub use endpoints::{AnyTarget, SourceApi, TargetApi, WdtSource, endpoints_for};
+pub use endpoints::{Addressed, AnyTarget, Bill, SourceApi, TargetApi, WdtSource, endpoints_for};
 pub use message::{Envelope, MAX_MESSAGE_BYTES, PageHeader, PageMessage};
 pub use pace::{Pacer, RATE_SHARE, TargetPacers};
 pub use poll::{PageEvent, PollError, PollReport, Poller, Stop, scan};
@@ -19,6 +19,9 @@ pub use ports::{
     Cursor, CursorStore, DeadLetter, Delivery, Event, HistoryLog, PageQueue, RecordQueries,
     RecordStore, StoreError,
 };
-pub use push::{DocumentOutcome, MessageResult, Pusher, content_hash, redelivery_delay};
+pub use push::{
+    DocumentOutcome, MessageResult, Note, Pusher, blocked_by, change_hash, content_hash,
+    redelivery_delay,
+};
 pub use record::{RecordState, SyncRecord, Verdict};
 pub use window::{Window, plan};

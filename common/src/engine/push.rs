@@ -1,16 +1,24 @@
 //! One push batch: map each document, compare it with its sync record, claim it, write it to the
 //! target exactly once, and record the outcome. Retryable failures fail only their own message.
 //!
-//! Exactly once rests on three rules:
+//! Exactly once, with the latest content, rests on four rules:
 //! - a document is claimed (compare-and-swap on its record) before any write, so two pushers never
 //!   write it at once, and a crashed pusher's claim lapses;
-//! - before creating a bill, the claim records the exact body about to be sent (`unsure`); whoever
-//!   finds that mark later (after a lost answer or a crash) first settles whether the bill exists:
-//!   Yonyou by repeating the keyed save (`resubmitCheckKey` answers with the first save), Kingdee by
-//!   looking the bill up by `billno`;
-//! - a bill known to the record is updated by its id, never created again.
+//! - before every write the claim records a note of the exact body about to be sent (`unsure`). A
+//!   write's outcome is unknown unless its answer proves it: a 5xx, a timeout, a cut connection or
+//!   an unreadable answer keeps the note, and whoever finds it later settles it first — by
+//!   repeating a keyed write inside its key's window (Yonyou's `resubmitCheckKey` answers with the
+//!   first success), else by looking the bill up by number;
+//! - a refused create is settled the same way: whether the number exists is decided by a look-up,
+//!   never by an error code; a bill found is adopted and updated;
+//! - a bill known to the record is updated by its id, line by line, never created again; a target
+//!   that refuses the update leaves the document in conflict, with its message, for a person.
+//!
+//! Only real changes are written: the change check hashes the mapped body without the idempotency
+//! key and without fields derived from the document's version alone.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -20,13 +28,14 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::endpoints::TargetApi;
+use super::endpoints::{Bill, TargetApi};
 use super::message::PageMessage;
 use super::pace::Pacer;
 use super::ports::{Delivery, Event, HistoryLog, RecordStore, StoreError};
 use super::record::{RecordState, SyncRecord, Verdict, verdict};
 use crate::Scheme;
 use crate::connector::{CallError, FailureClass, Saved};
+use crate::mapping::Mapper;
 use crate::scheme::config::OnChange;
 
 /// What one push needs.
@@ -73,10 +82,22 @@ pub enum DocumentOutcome {
         /// Why, with the service's message.
         reason: String,
     },
-    /// Changed after sync under the `conflict` policy; recorded for a person.
+    /// Recorded for a person: changed after sync under the `conflict` policy, or the target
+    /// refused to change its bill (an audited order, lines it keeps).
     Conflict {
         /// The document key.
         key: String,
+        /// Why, with the target's message.
+        reason: String,
+    },
+    /// The target refused Ferry's credentials: nothing more is pushed to it until a person fixes
+    /// the connector's settings. The document's record is untouched but for the reason; its
+    /// message is redelivered.
+    Blocked {
+        /// The document key.
+        key: String,
+        /// What the target said and what to fix.
+        reason: String,
     },
     /// Must be tried again: its message is redelivered.
     Retry {
@@ -108,8 +129,112 @@ struct Prepared {
     version: String,
     lookup: String,
     body: Value,
-    text: String,
+    /// The hash of what the target would hold (see [`change_hash`]).
     hash: String,
+}
+
+/// The write-ahead note kept in a record's `unsure` while a write's outcome is unknown.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Note {
+    /// The change hash of the content written.
+    pub hash: String,
+    /// When it was sent, unix milliseconds.
+    pub at: i64,
+    /// The exact body sent.
+    pub wire: Value,
+}
+
+impl Note {
+    fn new(hash: &str, wire: &Value) -> Note {
+        Note {
+            hash: hash.to_owned(),
+            at: Timestamp::now().as_millisecond(),
+            wire: wire.clone(),
+        }
+    }
+
+    /// Reads a note; a note written before notes had this shape is the bare body sent, of an
+    /// unknown content and time (settled by look-up, never by repeating).
+    pub fn parse(text: &str) -> Note {
+        match serde_json::from_str::<Note>(text) {
+            Ok(note) => note,
+            Err(_) => Note {
+                hash: String::new(),
+                at: 0,
+                wire: serde_json::from_str(text).unwrap_or_default(),
+            },
+        }
+    }
+
+    fn text(&self) -> String {
+        serde_json::to_string(self).expect("a note serialises")
+    }
+
+    /// How long ago it was sent.
+    fn age(&self) -> Duration {
+        Duration::from_millis(
+            u64::try_from(Timestamp::now().as_millisecond() - self.at).unwrap_or(0),
+        )
+    }
+}
+
+/// What settling a note found.
+enum Settled {
+    /// The noted write is in the target (its key's repeat answered with its success, or the bill
+    /// it created was found).
+    Applied(Saved),
+    /// The bill exists; whether the noted update reached it is not known.
+    Exists(Bill),
+    /// Nothing the note sent is in the target.
+    Absent,
+}
+
+/// Why a write did not end in a synced bill.
+enum Stop {
+    /// A call failed; its class decides.
+    Call(CallError),
+    /// The target holds the bill and will not take this content: a person decides.
+    Conflict(String),
+}
+
+impl From<CallError> for Stop {
+    fn from(e: CallError) -> Self {
+        Stop::Call(e)
+    }
+}
+
+/// A write's outcome: the bill and whether it is new, or why not.
+type Written = Result<(Saved, bool), Stop>;
+
+/// The hash the change check compares: the mapped body without the idempotency key (a key of each
+/// write's own) and without fields derived from the document's version alone.
+pub fn change_hash(mapper: &Mapper, idempotency_key: Option<&str>, body: &Value) -> String {
+    let version_only = mapper.version_only_fields();
+    let header = match mapper.envelope() {
+        Some(envelope) => body.get(envelope),
+        None => Some(body),
+    };
+    let needs_view = header.and_then(Value::as_object).is_some_and(|map| {
+        idempotency_key.is_some_and(|k| map.contains_key(k))
+            || version_only.iter().any(|f| map.contains_key(f))
+    });
+    if !needs_view {
+        return content_hash(&serde_json::to_string(body).expect("a JSON value serialises"));
+    }
+    let mut view = body.clone();
+    let header = match mapper.envelope() {
+        Some(envelope) => view.get_mut(envelope),
+        None => Some(&mut view),
+    };
+    if let Some(map) = header.and_then(Value::as_object_mut) {
+        if let Some(key) = idempotency_key {
+            map.remove(key);
+        }
+        for field in version_only {
+            map.remove(field);
+        }
+    }
+    content_hash(&serde_json::to_string(&view).expect("a JSON value serialises"))
 }
 
 /// A document that cannot be mapped, and what is known of it.
@@ -168,11 +293,8 @@ fn describe(outcome: &DocumentOutcome) -> (&'static str, String, Option<String>)
             None,
         ),
         DocumentOutcome::Failed { reason, .. } => ("failed", reason.clone(), None),
-        DocumentOutcome::Conflict { .. } => (
-            "conflict",
-            "changed after sync; the scheme's policy is conflict".into(),
-            None,
-        ),
+        DocumentOutcome::Conflict { reason, .. } => ("conflict", reason.clone(), None),
+        DocumentOutcome::Blocked { reason, .. } => ("blocked", reason.clone(), None),
         DocumentOutcome::Retry { reason, after, .. } => (
             "retry",
             match after {
@@ -192,7 +314,8 @@ impl DocumentOutcome {
             | DocumentOutcome::Unchanged { key }
             | DocumentOutcome::Superseded { key }
             | DocumentOutcome::Failed { key, .. }
-            | DocumentOutcome::Conflict { key }
+            | DocumentOutcome::Conflict { key, .. }
+            | DocumentOutcome::Blocked { key, .. }
             | DocumentOutcome::Retry { key, .. } => key,
         }
     }
@@ -278,18 +401,39 @@ where
         }
         let concurrency = self.scheme.push.concurrency.max(1);
         let origins = &origins;
+        // Set once the target refuses Ferry's credentials: documents not yet started are left for
+        // redelivery untouched, since every one of them would be refused the same way.
+        let blocked = AtomicBool::new(false);
+        let blocked = &blocked;
         let mut outcomes = futures_util::stream::iter(work)
             .map(|(index, doc)| async move {
+                if blocked.load(Ordering::SeqCst) {
+                    return (index, None);
+                }
                 let replay = origins[index].as_ref().is_some_and(|o| o.replay);
-                (index, self.push_document(&doc, replay).await)
+                let outcome = self.push_document(&doc, replay).await;
+                if matches!(outcome, DocumentOutcome::Blocked { .. }) {
+                    blocked.store(true, Ordering::SeqCst);
+                }
+                (index, Some(outcome))
             })
             .buffer_unordered(concurrency);
         let mut events = Vec::new();
         while let Some((index, outcome)) = outcomes.next().await {
             let result = &mut results[index];
-            if let DocumentOutcome::Retry { after, .. } = &outcome {
-                let delay = after.unwrap_or_default();
-                result.retry = Some(result.retry.map_or(delay, |d| d.max(delay)));
+            let Some(outcome) = outcome else {
+                result.retry = Some(result.retry.unwrap_or_default());
+                continue;
+            };
+            match &outcome {
+                DocumentOutcome::Retry { after, .. } => {
+                    let delay = after.unwrap_or_default();
+                    result.retry = Some(result.retry.map_or(delay, |d| d.max(delay)));
+                }
+                DocumentOutcome::Blocked { .. } => {
+                    result.retry = Some(result.retry.unwrap_or_default());
+                }
+                _ => {}
             }
             if let Some(origin) = &origins[index] {
                 self.history_of(&outcome, origin, &mut events);
@@ -380,14 +524,12 @@ where
                 });
             }
         };
-        let text = serde_json::to_string(&body).expect("a JSON value serialises");
         Ok(Prepared {
-            hash: content_hash(&text),
+            hash: change_hash(mapper, self.idempotency_key(), &body),
             key,
             version,
             lookup,
             body,
-            text,
         })
     }
 
@@ -451,6 +593,11 @@ where
         }
     }
 
+    /// The target's idempotency-key field, if its API has one.
+    fn idempotency_key(&self) -> Option<&str> {
+        self.scheme.target_api.idempotency_key.as_deref()
+    }
+
     async fn sync(&self, doc: &Prepared, now: Timestamp, replay: bool) -> Step {
         let scheme = self.scheme.id();
         let key = doc.key.clone();
@@ -462,13 +609,11 @@ where
             Verdict::FailedBefore if replay => {}
             Verdict::FailedBefore => {
                 let record = record.expect("a verdict about an earlier failure has its record");
+                let reason = record.last_error.unwrap_or_default();
                 return Ok(if record.state == RecordState::Conflict {
-                    DocumentOutcome::Conflict { key }
+                    DocumentOutcome::Conflict { key, reason }
                 } else {
-                    DocumentOutcome::Failed {
-                        key,
-                        reason: record.last_error.unwrap_or_default(),
-                    }
+                    DocumentOutcome::Failed { key, reason }
                 });
             }
             Verdict::Claimed => {
@@ -487,22 +632,22 @@ where
         let in_target = record.target_id.is_some()
             && matches!(record.state, RecordState::Synced | RecordState::Conflict);
         if in_target && !replay && self.scheme.push.on_change == OnChange::Conflict {
-            record.state = RecordState::Conflict;
-            record.last_error = Some(format!(
+            let reason = format!(
                 "conflict: the source changed after sync (version {} → {}); policy is conflict",
                 record.version, doc.version
-            ));
+            );
+            record.state = RecordState::Conflict;
+            record.last_error = Some(reason.clone());
             record.hash = doc.hash.clone();
             record.version = doc.version.clone();
             record.updated_at = now;
             return Ok(if self.records.put(&record).await? {
-                DocumentOutcome::Conflict { key }
+                DocumentOutcome::Conflict { key, reason }
             } else {
                 raced(key)
             });
         }
-        // Claim, writing down the create we are about to attempt unless an earlier one is unsettled.
-        let pending = record.unsure.is_some();
+        // Claim.
         record.state = RecordState::InProgress;
         record.claim_until = Some(now + self.claim_ttl);
         record.attempts += 1;
@@ -511,72 +656,218 @@ where
         record.number = self.target.number(&doc.body);
         record.lookup = doc.lookup.clone();
         record.updated_at = now;
-        if !pending && record.target_id.is_none() {
-            record.unsure = Some(doc.text.clone());
-        }
         if !self.records.put(&record).await? {
             return Ok(raced(key));
         }
         record.revision += 1;
-        let mut existing = record.target_id.clone();
-        if pending {
-            match self.settle(&record).await {
-                Ok(Some(id)) => {
-                    let same = record.unsure.as_deref() == Some(doc.text.as_str());
+        // An earlier write whose outcome is unknown is settled before anything else is sent.
+        if let Some(text) = record.unsure.clone() {
+            let note = Note::parse(&text);
+            match self.settle(&record, &note).await {
+                Ok(Settled::Applied(saved)) => {
                     record.unsure = None;
-                    record.target_id = Some(id.clone());
-                    if same {
+                    record.target_id = Some(saved.target_id.clone());
+                    record.lines = saved.lines.clone().unwrap_or_default();
+                    if note.hash == doc.hash {
                         // The lost write was this very content: nothing more to send.
-                        return self
-                            .finish(
-                                record,
-                                Ok((
-                                    Saved {
-                                        target_id: id,
-                                        repeat: true,
-                                    },
-                                    false,
-                                )),
-                            )
-                            .await;
+                        return self.finish(record, Ok((saved, false))).await;
                     }
-                    existing = Some(id);
                 }
-                Ok(None) => {
+                Ok(Settled::Exists(bill)) => {
                     record.unsure = None;
-                    if existing.is_none() {
-                        // Nothing landed: this attempt's create becomes the unsettled one.
-                        record.unsure = Some(doc.text.clone());
-                        if !self.records.put(&record).await? {
-                            return Ok(raced(key));
-                        }
-                        record.revision += 1;
-                    }
+                    record.target_id = Some(bill.id);
+                    record.lines = bill.lines.unwrap_or_default();
                 }
-                Err(e) => return self.finish(record, Err(e)).await,
+                Ok(Settled::Absent) => record.unsure = None,
+                Err(e) => return self.finish(record, Err(e.into())).await,
             }
         }
-        let outcome = self.write(&doc.body, existing.as_deref()).await;
-        self.finish(record, outcome).await
+        let outcome = match record.target_id.clone() {
+            None => self.create(&mut record, doc).await,
+            Some(id) => self.update(&mut record, doc, id).await,
+        };
+        match outcome {
+            Ok(written) => self.finish(record, written).await,
+            Err(e) => Err(e),
+        }
     }
 
-    /// Settles an unsure create: the bill's id if it landed, `None` if it did not.
-    async fn settle(&self, record: &SyncRecord) -> Result<Option<String>, CallError> {
-        let sent: Value = record
-            .unsure
-            .as_deref()
-            .and_then(|t| serde_json::from_str(t).ok())
-            .unwrap_or_default();
-        self.pace().await;
-        if self.target.idempotent(&sent) {
-            // Repeating the keyed save answers with the first save's id, or makes it now.
-            match self.target.save(&sent, None).await {
-                Ok(saved) => Ok(Some(saved.target_id)),
-                Err(e) if e.class == FailureClass::Permanent => Ok(None),
-                Err(e) => Err(e),
+    /// The body of this write: the mapping with the target's idempotency key set to a key of the
+    /// write's own (the document, its content, the claim's revision and what the write does), so a
+    /// retry of this write repeats it and no other write is ever answered with its result.
+    fn stamped(&self, doc: &Prepared, record: &SyncRecord, what: &str) -> Value {
+        let mut body = doc.body.clone();
+        if let Some(field) = self.idempotency_key() {
+            let seed = format!(
+                "{}:{}:{}:{}:{what}",
+                self.scheme.id(),
+                doc.key,
+                doc.hash,
+                record.revision
+            );
+            let key: String = md5::Md5::digest(seed.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let header = match self.scheme.mapper.envelope() {
+                Some(envelope) => body.get_mut(envelope),
+                None => Some(&mut body),
+            };
+            if let Some(map) = header.and_then(Value::as_object_mut) {
+                map.insert(field.to_owned(), Value::String(key));
             }
-        } else {
-            self.target.find(&sent).await
+        }
+        body
+    }
+
+    /// Writes the note of `wire` into the claimed record.
+    async fn note(
+        &self,
+        record: &mut SyncRecord,
+        hash: &str,
+        wire: &Value,
+    ) -> Result<bool, StoreError> {
+        record.unsure = Some(Note::new(hash, wire).text());
+        if !self.records.put(record).await? {
+            return Ok(false);
+        }
+        record.revision += 1;
+        Ok(true)
+    }
+
+    /// Creates the bill. A refusal is settled by a look-up: a bill found under the number (an
+    /// earlier write of ours whose answer was lost) is adopted and updated; none found means the
+    /// refusal stands.
+    async fn create(&self, record: &mut SyncRecord, doc: &Prepared) -> Result<Written, StoreError> {
+        let body = self.stamped(doc, record, "create");
+        if !self.note(record, &doc.hash, &body).await? {
+            return Err(lost_claim());
+        }
+        self.pace().await;
+        let refusal = match self.target.send(&body).await {
+            Ok(saved) => {
+                let created = !saved.repeat;
+                return Ok(Ok((saved, created)));
+            }
+            Err(e) if e.class == FailureClass::Permanent => e,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        self.pace().await;
+        match self.target.find(&record.number).await {
+            Ok(None) => {
+                record.unsure = None;
+                Ok(Err(refusal.into()))
+            }
+            Ok(Some(bill)) => {
+                tracing::info!(
+                    scheme = self.scheme.id(),
+                    key = doc.key,
+                    number = record.number,
+                    "the create was refused but the bill exists; updating it"
+                );
+                record.unsure = None;
+                record.target_id = Some(bill.id.clone());
+                record.lines = bill.lines.unwrap_or_default();
+                self.update(record, doc, bill.id).await
+            }
+            Err(e) => Ok(Err(unknown(e).into())),
+        }
+    }
+
+    /// Updates bill `id` to the document, line by line. A refusal leaves the document in conflict
+    /// with the target's message; so does a target that keeps lines the update left out.
+    async fn update(
+        &self,
+        record: &mut SyncRecord,
+        doc: &Prepared,
+        id: String,
+    ) -> Result<Written, StoreError> {
+        let body = self.stamped(doc, record, "update");
+        let bill = Bill {
+            id: id.clone(),
+            lines: (!record.lines.is_empty()).then(|| record.lines.clone()),
+        };
+        self.pace().await;
+        let addressed = match self.target.address(&body, &bill).await {
+            Ok(addressed) => addressed,
+            Err(e) if e.class == FailureClass::Permanent => {
+                return Ok(Err(Stop::Conflict(format!(
+                    "the target's bill {id} cannot be read for the update: {e}"
+                ))));
+            }
+            Err(e) => return Ok(Err(e.into())),
+        };
+        if !self.note(record, &doc.hash, &addressed.wire).await? {
+            return Err(lost_claim());
+        }
+        // Whatever happens now, the lines the record knows may be stale.
+        record.lines.clear();
+        self.pace().await;
+        let saved = match self.target.send(&addressed.wire).await {
+            Ok(saved) => saved,
+            Err(e) if e.class == FailureClass::Permanent => {
+                record.unsure = None;
+                return Ok(Err(Stop::Conflict(format!(
+                    "the target refused to update its bill {id}: {e}"
+                ))));
+            }
+            Err(e) => return Ok(Err(e.into())),
+        };
+        if !addressed.left_out.is_empty() {
+            self.pace().await;
+            match self.target.kept(&id, &addressed.left_out).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    record.unsure = None;
+                    return Ok(Err(Stop::Conflict(format!(
+                        "the target kept {} line(s) of bill {id} that the source no longer has \
+                         (ids {}): it keeps lines a modify leaves out and offers no way to delete \
+                         one; delete them in the target",
+                        addressed.left_out.len(),
+                        addressed.left_out.join(", ")
+                    ))));
+                }
+                // Not known whether the lines went: the note stays, the next attempt looks again.
+                Err(e) => return Ok(Err(unknown(e).into())),
+            }
+        }
+        Ok(Ok((saved, false)))
+    }
+
+    /// Settles a noted write: repeats it while its idempotency key still answers with the first
+    /// success, else looks the bill up by number (a noted update's bill is known already). A look-up
+    /// that fails, even for good, leaves the outcome unknown.
+    async fn settle(&self, record: &SyncRecord, note: &Note) -> Result<Settled, CallError> {
+        // A margin: near the end of its window a key might be forgotten between our look and its.
+        let fresh = self
+            .target
+            .repeat_window(&note.wire)
+            .is_some_and(|window| note.at > 0 && note.age() < window.mul_f64(0.9));
+        if fresh {
+            self.pace().await;
+            return match self.target.send(&note.wire).await {
+                Ok(saved) => Ok(Settled::Applied(saved)),
+                // Only successes are remembered: a refusal now means the first did not land.
+                Err(e) if e.class == FailureClass::Permanent => Ok(Settled::Absent),
+                Err(e) => Err(e),
+            };
+        }
+        if let Some(id) = &record.target_id {
+            return Ok(Settled::Exists(Bill {
+                id: id.clone(),
+                lines: None,
+            }));
+        }
+        let number = self.target.number(&note.wire);
+        self.pace().await;
+        match self.target.find(&number).await {
+            Ok(Some(bill)) => Ok(Settled::Applied(Saved {
+                target_id: bill.id,
+                repeat: true,
+                lines: bill.lines,
+            })),
+            Ok(None) => Ok(Settled::Absent),
+            Err(e) => Err(unknown(e)),
         }
     }
 
@@ -586,34 +877,8 @@ where
         }
     }
 
-    /// Saves the body (an update when `existing`), and when the target says the bill number exists
-    /// already, finds that bill and updates it. `Ok((saved, created))`.
-    async fn write(
-        &self,
-        body: &Value,
-        existing: Option<&str>,
-    ) -> Result<(Saved, bool), CallError> {
-        self.pace().await;
-        match self.target.save(body, existing).await {
-            Ok(saved) => Ok((saved.clone(), existing.is_none() && !saved.repeat)),
-            Err(e) if existing.is_none() && self.target.is_duplicate(&e) => {
-                self.pace().await;
-                let Some(id) = self.target.find(body).await? else {
-                    return Err(e);
-                };
-                self.pace().await;
-                self.target.save(body, Some(&id)).await.map(|s| (s, false))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     /// Records the outcome of the write; the record is still claimed by us.
-    async fn finish(
-        &self,
-        mut record: SyncRecord,
-        outcome: Result<(Saved, bool), CallError>,
-    ) -> Step {
+    async fn finish(&self, mut record: SyncRecord, outcome: Written) -> Step {
         let key = record.key.clone();
         record.claim_until = None;
         record.updated_at = Timestamp::now();
@@ -621,6 +886,7 @@ where
             Ok((saved, created)) => {
                 record.state = RecordState::Synced;
                 record.target_id = Some(saved.target_id.clone());
+                record.lines = saved.lines.unwrap_or_default();
                 record.unsure = None;
                 record.last_error = None;
                 DocumentOutcome::Pushed {
@@ -629,10 +895,19 @@ where
                     created,
                 }
             }
-            Err(e) => {
+            Err(Stop::Conflict(reason)) => {
+                record.state = RecordState::Conflict;
+                record.last_error = Some(reason.clone());
+                DocumentOutcome::Conflict {
+                    key: key.clone(),
+                    reason,
+                }
+            }
+            Err(Stop::Call(e)) => {
                 let reason = e.to_string();
                 record.last_error = Some(reason.clone());
                 match e.class {
+                    // Reached only with the outcome known: a refused create that no look-up finds.
                     FailureClass::Permanent => {
                         record.state = RecordState::Failed;
                         record.unsure = None;
@@ -641,10 +916,16 @@ where
                             reason,
                         }
                     }
+                    // Not the document's fault: it waits, note and all, for the settings to be fixed.
+                    FailureClass::Credentials => {
+                        record.state = RecordState::Retrying;
+                        DocumentOutcome::Blocked {
+                            key: key.clone(),
+                            reason,
+                        }
+                    }
                     FailureClass::Retryable | FailureClass::Ambiguous => {
-                        // `unsure` keeps any create that may have landed (a gateway error can hide
-                        // an applied save too): the next attempt settles it first. An update by id
-                        // is safe to repeat as it is.
+                        // The note keeps any write that may have landed: the next attempt settles it.
                         record.state = RecordState::Retrying;
                         DocumentOutcome::Retry {
                             key: key.clone(),
@@ -658,7 +939,7 @@ where
         match self.records.put(&record).await {
             Ok(true) => Ok(done),
             Ok(false) => {
-                // Our claim lapsed and someone took the document over; they settle it from the mark.
+                // Our claim lapsed and someone took the document over; they settle it from the note.
                 tracing::warn!(
                     scheme = self.scheme.id(),
                     key,
@@ -669,6 +950,35 @@ where
             Err(e) => Err(e),
         }
     }
+}
+
+/// A look-up's failure: whatever its class, it proves nothing about the write it was settling.
+fn unknown(mut e: CallError) -> CallError {
+    if e.class == FailureClass::Permanent {
+        e.class = FailureClass::Ambiguous;
+        e.message = format!("could not settle an earlier write: {}", e.message);
+    }
+    e
+}
+
+/// A record write lost to another pusher mid-claim (its claim lapsed): the store's word for "retry".
+fn lost_claim() -> StoreError {
+    StoreError::new(
+        "claim",
+        "another pusher took the document over (the claim lapsed)",
+    )
+}
+
+/// The first refusal of Ferry's credentials among `results`, if any: pushing to that target must
+/// stop until a person fixes the connector's settings.
+pub fn blocked_by(results: &[MessageResult]) -> Option<&str> {
+    results
+        .iter()
+        .flat_map(|r| &r.documents)
+        .find_map(|outcome| match outcome {
+            DocumentOutcome::Blocked { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
 }
 
 fn raced(key: String) -> DocumentOutcome {

@@ -67,9 +67,12 @@ pub struct SyncRecord {
     pub lookup: String,
     /// The target's id once a write landed.
     pub target_id: Option<String>,
-    /// A write whose outcome is unknown: the exact body sent, so the next attempt can find it or
-    /// repeat it idempotently before anything else.
+    /// A write whose outcome is unknown (the write-ahead note): what was sent, when, and the hash
+    /// of its content (see `engine::push::Note`), so the next attempt settles it before anything else.
     pub unsure: Option<String>,
+    /// The ids of the target bill's lines, in order, as the target's last answer gave them (empty:
+    /// unknown, asked of the target before the next update).
+    pub lines: Vec<String>,
     /// Push attempts so far.
     pub attempts: u32,
     /// The last failure's reason, with the service's message.
@@ -97,6 +100,7 @@ impl SyncRecord {
             lookup: String::new(),
             target_id: None,
             unsure: None,
+            lines: Vec::new(),
             attempts: 0,
             last_error: None,
             claim_until: None,
@@ -105,6 +109,19 @@ impl SyncRecord {
             revision: 0,
         }
     }
+}
+
+/// The target line ids as stored: comma-separated (ids are numbers or plain codes).
+pub fn lines_text(lines: &[String]) -> String {
+    lines.join(",")
+}
+
+/// The target line ids from their stored text.
+pub fn lines_of(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// What to do with a delivered version of a document, given its record.

@@ -52,6 +52,8 @@ struct Reads {
     line_or_calc: bool,
     lines: bool,
     document: bool,
+    /// The document's top-level fields read (`doc.modified` → `modified`).
+    doc_fields: Vec<String>,
     /// For general expressions: the source, to be fused with its neighbours.
     fusable: Option<String>,
 }
@@ -150,6 +152,7 @@ impl Checker<'_> {
                 }
                 ("doc", _) => {
                     reads.document = true;
+                    reads.doc_fields.extend(first.map(str::to_owned));
                     self.projection
                         .borrow_mut()
                         .keep(&first.into_iter().collect::<Vec<_>>());
@@ -329,6 +332,8 @@ impl Mapper {
                 })
                 .collect();
             let mut header_reads_lines = false;
+            let mut version_only = Vec::new();
+            let version_field = config.source.version.value.as_str();
             let header = target
                 .fields
                 .value
@@ -337,6 +342,14 @@ impl Mapper {
                     let (eval, reads) =
                         compile(&format!("target field {name}"), value, Place::Header, sink)?;
                     header_reads_lines |= reads.lines;
+                    // A field that reads nothing of the document but its version changes with
+                    // every edit and says nothing new: the change check leaves it out.
+                    if !reads.doc_fields.is_empty()
+                        && !reads.lines
+                        && reads.doc_fields.iter().all(|f| f == version_field)
+                    {
+                        version_only.push(name.clone());
+                    }
                     let field = FieldProgram {
                         name: name.clone(),
                         eval,
@@ -443,6 +456,7 @@ impl Mapper {
                 lines,
                 params,
                 header_reads_lines,
+                version_only,
             }
         });
         let mut projection = checker.projection.into_inner();

@@ -97,6 +97,8 @@ struct Program<'env> {
     params: Vec<(String, Eval<'env>)>,
     /// Header fields read `lines.NAME`, so the built lines are exposed to them.
     header_reads_lines: bool,
+    /// Header fields that read no document field but its version (`doc.modified`).
+    version_only: Vec<String>,
 }
 
 self_cell::self_cell!(
@@ -428,6 +430,17 @@ impl Mapper {
             };
             record(field, value, out, failures);
         }
+    }
+
+    /// The header fields derived from the document's version alone: they change with every edit,
+    /// so the change check leaves them out.
+    pub fn version_only_fields(&self) -> &[String] {
+        &self.program().version_only
+    }
+
+    /// The envelope the body is wrapped in (`data` for Yonyou), if any.
+    pub fn envelope(&self) -> Option<&str> {
+        self.envelope.as_deref()
     }
 
     /// Maps one source document to the request body of the target API (envelope included).

@@ -179,7 +179,13 @@ fn log(outcome: &DocumentOutcome) {
         DocumentOutcome::Failed { reason, .. } => {
             tracing::warn!(document = key, reason = %reason, "failed")
         }
-        DocumentOutcome::Conflict { .. } => tracing::warn!(document = key, "conflict"),
+        DocumentOutcome::Conflict { reason, .. } => {
+            tracing::warn!(document = key, reason = %reason, "conflict")
+        }
+        DocumentOutcome::Blocked { reason, .. } => {
+            // Loud: no document can pass until a person fixes the connector's settings.
+            tracing::error!(document = key, reason = %reason, "target refused Ferry's credentials")
+        }
         DocumentOutcome::Retry { reason, .. } => {
             tracing::info!(document = key, reason = %reason, "retry")
         }
@@ -187,19 +193,22 @@ fn log(outcome: &DocumentOutcome) {
 }
 
 fn count(metrics: &mut Metrics, result: &MessageResult) {
-    let (mut pushed, mut skipped, mut failed, mut retried) = (0, 0, 0, 0);
+    let (mut pushed, mut skipped, mut failed, mut retried, mut blocked) = (0, 0, 0, 0, 0);
     for outcome in &result.documents {
         match outcome {
             DocumentOutcome::Pushed { .. } => pushed += 1,
             DocumentOutcome::Unchanged { .. } | DocumentOutcome::Superseded { .. } => skipped += 1,
             DocumentOutcome::Failed { .. } | DocumentOutcome::Conflict { .. } => failed += 1,
             DocumentOutcome::Retry { .. } => retried += 1,
+            DocumentOutcome::Blocked { .. } => blocked += 1,
         }
     }
     metrics.count("DocumentsPushed", pushed);
     metrics.count("DocumentsSkipped", skipped);
     metrics.count("DocumentsFailed", failed);
     metrics.count("DocumentsRetried", retried);
+    // A refused credential is not a document's failure: counted apart, so an alarm can say so.
+    metrics.count("CredentialRefusals", blocked);
 }
 
 /// The target connector whose queue has the ARN `arn` (its name is the ARN's last part).

@@ -54,7 +54,8 @@ async fn all_pages(
             total_count,
             documents: page,
         } = client.query_page(transport, api, &p).await.unwrap();
-        assert!(total_count.is_some(), "every page reports total_count");
+        // WDT reports the total on page 0 only ("只有page_no = 0 时才返回").
+        assert_eq!(total_count.is_some(), page_no == 0, "page {page_no}");
         let done = page.len() < 40;
         documents.extend(page);
         if done {
@@ -211,14 +212,15 @@ async fn a_wrong_secret_is_refused_as_the_real_gateways_refuse_it() {
         .query_page(Transport::Qimen, ORDERS, &params(start, end, 0, 40))
         .await
         .unwrap_err();
-    assert_eq!(error.class, FailureClass::Permanent);
+    // A refused secret is a setting to fix, not a page to give up on.
+    assert_eq!(error.class, FailureClass::Credentials);
     assert_eq!(error.code.as_deref(), Some("25"));
     assert!(error.message.contains("Invalid signature"), "{error}");
     let error = client
         .query_page(Transport::Openapi2, ORDERS, &params(start, end, 0, 40))
         .await
         .unwrap_err();
-    assert_eq!(error.class, FailureClass::Permanent);
+    assert_eq!(error.class, FailureClass::Credentials);
     assert!(error.message.contains("签名错误"), "{error}");
     assert_eq!(
         sandbox.requests(Endpoint::WdtQuery),
@@ -281,8 +283,8 @@ async fn a_fault_that_persists_is_handed_back_as_retryable_after_bounded_attempt
         "max_attempts bounds the retries"
     );
     sandbox.faults().clear();
-    // The sandbox's per-minute limit answers 1012; a wait longer than the client may hold a worker
-    // hands the failure back to the engine.
+    // The Qimen gateway's per-minute limit answers TOP's 7 (App Call Limited); a wait longer than
+    // the client may hold a worker hands the failure back to the engine.
     let limited = spawn_sandbox(50, |c| c.limits.wdt = 2).await;
     let mut impatient = quick_http();
     impatient.retry.max_wait = std::time::Duration::from_millis(200);
@@ -299,8 +301,8 @@ async fn a_fault_that_persists_is_handed_back_as_retryable_after_bounded_attempt
         .await
         .unwrap_err();
     assert_eq!(error.class, FailureClass::Retryable);
-    assert_eq!(error.code.as_deref(), Some("1012"));
-    assert!(error.message.contains("系统调用频繁"), "{error}");
+    assert_eq!(error.code.as_deref(), Some("7"));
+    assert!(error.message.contains("App Call Limited"), "{error}");
 }
 
 /// Drift: documents edited while a window is paged leave their page. Paging forward then skips
@@ -405,4 +407,89 @@ async fn late_commits_and_reapprovals_look_as_they_do_in_wdt() {
         .await
         .unwrap();
     assert_eq!(page.documents, vec![approved]);
+}
+
+/// The request of the official QimenCloud client: system parameters in the URL, business ones in a
+/// POST form body, `sign_method=hmac-sha256` (its default) or `hmac`, signed over both parts. The
+/// sandbox accepts what the real gateway accepts, not only the shape Ferry's client sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_accepts_the_official_clients_post_form_and_every_sign_method() {
+    use hmac::{Hmac, KeyInit, Mac};
+    use md5::{Digest, Md5};
+    let sandbox = spawn_sandbox(300, |_| {}).await;
+    let credentials = sandbox.credentials().clone();
+    let (start, end) = window(&sandbox, 0, 3599);
+    let http = reqwest::Client::new();
+    let timestamp = beijing(jiff::Timestamp::now().as_second());
+    for method in ["hmac-sha256", "hmac", "md5"] {
+        let system: Vec<(String, String)> = [
+            ("method", ORDERS),
+            ("app_key", credentials.qimen_app_key.as_str()),
+            ("target_app_key", "21363512"),
+            ("sid", credentials.wdt_sid.as_str()),
+            ("timestamp", timestamp.as_str()),
+            ("format", "json"),
+            ("v", "2.0"),
+            ("sign_method", method),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let business = params(start, end, 0, 40);
+        let mut all: Vec<&(String, String)> = system.iter().chain(&business).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let concat: String = all.iter().map(|(k, v)| format!("{k}{v}")).collect();
+        let secret = credentials.qimen_app_secret.as_bytes();
+        let digest: Vec<u8> = match method {
+            "hmac-sha256" => {
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+                mac.update(concat.as_bytes());
+                mac.finalize().into_bytes().to_vec()
+            }
+            "hmac" => {
+                let mut mac = Hmac::<Md5>::new_from_slice(secret).unwrap();
+                mac.update(concat.as_bytes());
+                mac.finalize().into_bytes().to_vec()
+            }
+            _ => Md5::digest(format!(
+                "{}{concat}{}",
+                credentials.qimen_app_secret, credentials.qimen_app_secret
+            ))
+            .to_vec(),
+        };
+        let sign: String = digest.iter().map(|b| format!("{b:02X}")).collect();
+        let mut url_params = system.clone();
+        url_params.push(("sign".into(), sign.clone()));
+        let answer = http
+            .post(sandbox.qimen_url())
+            .query(&url_params)
+            .form(&business)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["response"]["errorcode"], 0, "{method}: {answer}");
+        assert!(
+            answer["response"]["total_count"].as_u64().unwrap() > 0,
+            "{method}"
+        );
+        // The same request with the form tampered with is refused: the form is signed too.
+        let mut tampered = business.clone();
+        tampered[2].1 = "1".into();
+        let refused = http
+            .post(sandbox.qimen_url())
+            .query(&url_params)
+            .form(&tampered)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let refused: serde_json::Value = serde_json::from_str(&refused).unwrap();
+        assert_eq!(refused["response"]["code"], "25", "{method}: {refused}");
+    }
 }

@@ -10,12 +10,15 @@ fn client(sandbox: &Sandbox) -> YonyouClient {
     YonyouClient::new(sandbox.yonyou_config(), quick_http()).expect("client builds")
 }
 
-/// The body the stock-out scheme makes of the sandbox's stock-out `index`.
+/// The body the stock-out scheme makes of the sandbox's stock-out `index`, with an idempotency
+/// key as the engine sets one.
 fn body(sandbox: &Sandbox, index: u32) -> Value {
     let scheme = scheme("wdt-stockouts-to-yonyou");
     let stockout = sandbox.source(|s| s.document(Kind::Stockout, index));
     let doc = scheme.mapper.parse(&stockout.to_string()).unwrap();
-    scheme.mapper.map(&doc).unwrap()
+    let mut body = scheme.mapper.map(&doc).unwrap();
+    body["data"]["resubmitCheckKey"] = json!(format!("test-key-{index}"));
+    body
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -30,7 +33,19 @@ async fn mapped_stockouts_are_saved_with_one_discovery_and_one_token() {
     }
     let orders = sandbox.yonyou_orders();
     assert_eq!(orders.iter().map(|o| o.id.clone()).collect::<Vec<_>>(), ids);
-    assert_eq!(orders[2].body, body(&sandbox, 2)["data"]);
+    let sent = body(&sandbox, 2);
+    assert_eq!(orders[2].number, sent["data"]["code"]);
+    assert_eq!(orders[2].body["payMoney"], sent["data"]["payMoney"]);
+    let lines = orders[2].body["orderDetails"].as_array().unwrap();
+    assert_eq!(
+        lines.len(),
+        sent["data"]["orderDetails"].as_array().unwrap().len()
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["id"].as_str().is_some_and(|id| !id.is_empty()))
+    );
     assert_eq!(sandbox.requests(Endpoint::YonyouDiscovery), 1);
     assert_eq!(sandbox.requests(Endpoint::YonyouToken), 1);
 }
@@ -68,6 +83,7 @@ async fn every_fault_class_on_a_keyed_save_ends_in_exactly_one_order() {
         Fault::Malformed,
         Fault::NotJson,
         Fault::CommitThenLost,
+        Fault::CommitThen5xx,
     ];
     for (index, fault) in faults.into_iter().enumerate() {
         sandbox.faults().script(Endpoint::YonyouSave, [fault]);
@@ -110,7 +126,7 @@ async fn without_a_key_a_lost_answer_is_ambiguous() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn business_and_credential_errors_are_permanent_with_the_service_message() {
+async fn business_errors_are_permanent_and_credential_errors_are_credentials() {
     let sandbox = spawn_sandbox(20, |_| {}).await;
     let client = client(&sandbox);
     let mut wrong_total = body(&sandbox, 2);
@@ -133,7 +149,8 @@ async fn business_and_credential_errors_are_permanent_with_the_service_message()
         .save_order(&body(&sandbox, 2))
         .await
         .unwrap_err();
-    assert_eq!(error.class, FailureClass::Permanent);
+    // Refused credentials are not a document's fault: the class says so.
+    assert_eq!(error.class, FailureClass::Credentials);
     assert_eq!(error.code.as_deref(), Some("10019"));
     assert!(error.message.contains("签名验证失败"), "{error}");
     let error = wrong(|c| c.app_key = "nobody".into())
@@ -141,6 +158,7 @@ async fn business_and_credential_errors_are_permanent_with_the_service_message()
         .await
         .unwrap_err();
     assert_eq!(error.code.as_deref(), Some("10018"));
+    assert_eq!(error.class, FailureClass::Credentials);
     let error = wrong(|c| c.tenant_id = "nobody".into())
         .save_order(&body(&sandbox, 2))
         .await
@@ -178,4 +196,88 @@ async fn rate_limits_answer_their_code_and_the_client_backs_off() {
         2,
         "no retry inside the client"
     );
+}
+
+/// An Update names the order and every line it had: kept lines by id, new ones inserted, the rest
+/// deleted; the answer's line ids address the next Update. Detail and list find the order.
+#[tokio::test(flavor = "multi_thread")]
+async fn updates_address_lines_by_id_and_the_order_can_be_read_back() {
+    use ferry_common::engine::{Bill, TargetApi};
+    use ferry_sandbox::unknowns::LeftOutLines;
+    for left_out in [LeftOutLines::Kept, LeftOutLines::Deleted] {
+        let sandbox = spawn_sandbox(20, |c| c.unknowns.yonyou_left_out = left_out).await;
+        let client = client(&sandbox);
+        let mut created = body(&sandbox, 4);
+        let lines = created["data"]["orderDetails"].as_array().unwrap().len();
+        let saved = client.save_order(&created).await.unwrap();
+        let ids = saved.lines.clone().unwrap();
+        assert_eq!(ids.len(), lines);
+        let code = created["data"]["code"].as_str().unwrap().to_owned();
+        assert_eq!(
+            client.find_order(&code).await.unwrap(),
+            Some(saved.target_id.clone())
+        );
+        assert_eq!(client.find_order("CK-NONE").await.unwrap(), None);
+        assert_eq!(client.order_lines(&saved.target_id).await.unwrap(), ids);
+        // One line fewer, a changed quantity: the Update deletes the last line explicitly.
+        let details = created["data"]["orderDetails"].as_array_mut().unwrap();
+        details.pop();
+        let total: rust_decimal::Decimal = details
+            .iter()
+            .map(|l| {
+                l["oriSum"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<rust_decimal::Decimal>()
+                    .unwrap()
+            })
+            .sum();
+        created["data"]["payMoney"] = json!(total.to_string());
+        created["data"]["resubmitCheckKey"] = json!("test-key-update");
+        let bill = Bill {
+            id: saved.target_id.clone(),
+            lines: Some(ids.clone()),
+        };
+        let addressed = client.address(&created, &bill).await.unwrap();
+        let data = &addressed.wire["data"];
+        assert_eq!(data["_status"], "Update");
+        assert_eq!(data["orderPrices!orderId"], json!(saved.target_id));
+        let sent = data["orderDetails"].as_array().unwrap();
+        assert_eq!(sent.len(), lines);
+        assert_eq!(sent[lines - 1]["_status"], "Delete");
+        assert_eq!(sent[0]["orderDetailPrices!orderDetailId"], json!(ids[0]));
+        let updated = client.send(&addressed.wire).await.unwrap();
+        assert_eq!(updated.target_id, saved.target_id);
+        assert_eq!(updated.lines.as_deref(), Some(&ids[..lines - 1]));
+        let orders = sandbox.yonyou_orders();
+        assert_eq!(orders.len(), 1);
+        assert_eq!(
+            orders[0].body["orderDetails"].as_array().unwrap().len(),
+            lines - 1,
+            "{left_out:?}: the deleted line is gone either way"
+        );
+        // A naive Update (header id only, lines as Insert) appends every line again.
+        let mut naive = body(&sandbox, 4);
+        naive["data"]["_status"] = json!("Update");
+        naive["data"]["id"] = json!(saved.target_id);
+        naive["data"]["resubmitCheckKey"] = json!("test-key-naive");
+        let error = client.save_order(&naive).await.unwrap_err();
+        assert!(error.message.contains("orderPrices!orderId"), "{error}");
+        // An audited order refuses an Update, for good.
+        assert!(sandbox.audit_yonyou_order(&code));
+        let mut again = client
+            .address(
+                &created,
+                &Bill {
+                    id: saved.target_id.clone(),
+                    lines: None,
+                },
+            )
+            .await
+            .unwrap();
+        again.wire["data"]["resubmitCheckKey"] = json!("test-key-audited");
+        let error = client.send(&again.wire).await.unwrap_err();
+        assert_eq!(error.class, FailureClass::Permanent);
+        assert!(error.message.contains("已审核"), "{error}");
+    }
 }

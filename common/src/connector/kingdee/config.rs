@@ -22,6 +22,11 @@ pub struct KingdeeConfig {
     pub app_secret: Secret,
     /// The tenant's domain (`X-GW-Router-Addr`).
     pub domain: String,
+    /// The tenant's authorisation of the app (`outerInstanceId`). The tenant's `app_secret`
+    /// rotates every 24 hours; with this set, Ferry pulls the current one (`push_app_authorize`)
+    /// when the old one is refused, instead of stopping until a person updates `app_secret`.
+    #[serde(default)]
+    pub outer_instance_id: Option<String>,
 }
 
 fn default_url() -> String {

@@ -11,3 +11,4 @@ mod tests;
 
 pub use client::KingdeeClient;
 pub use config::KingdeeConfig;
+pub use wire::Detail;

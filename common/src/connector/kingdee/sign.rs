@@ -1,5 +1,6 @@
 //! Kingdee API gateway 2.0 signing (shared/specs/erp-apis.md §2.1): `app_signature` for the token,
-//! and `X-Api-Signature` over method, path, double-encoded query, nonce and timestamp.
+//! and `X-Api-Signature` over method, path, the query as the official Java SDK encodes it, nonce and
+//! timestamp.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -7,6 +8,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 pub use crate::connector::encode;
+
+/// `X-Api-SignHeaders` as the official Java SDK (`apigwclient` jar) sends it. The gateway reads the
+/// nonce line before the timestamp line whichever order the header names them in.
+pub const SIGN_HEADERS: &str = "X-Api-Nonce,X-Api-TimeStamp";
 
 /// Base64 of the lowercase hex of HMAC-SHA256(key, message): the shape of both Kingdee signatures.
 fn base64_hex_hmac(key: &str, message: &str) -> String {
@@ -22,8 +27,32 @@ pub fn app_signature(app_key: &str, app_secret: &str) -> String {
     base64_hex_hmac(app_secret, app_key)
 }
 
-/// The string to sign: method, encoded path, the query sorted with keys and values encoded twice,
-/// the nonce and the timestamp, each line ending in `\n`.
+/// A query key or value as the jar puts it in the string to sign: Java's `URLEncoder` first (space
+/// becomes `+`, `*` stays, `~` becomes `%7E`: the form encoding reqwest also sends on the wire), then
+/// the gateway encoder over that. It differs from a plain double encoding only for space (`%2B`),
+/// `*` (`%2A`) and `~` (`%257E`).
+pub fn jar_encode(text: &str) -> String {
+    let form: String = url_form(text);
+    encode(&form)
+}
+
+/// `application/x-www-form-urlencoded` encoding of one component, as Java's `URLEncoder` does it.
+fn url_form(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// The string to sign: method, encoded path, the query sorted with keys and values encoded as the
+/// jar does, the nonce and the timestamp, each line ending in `\n`.
 pub fn string_to_sign(
     method: &str,
     path: &str,
@@ -33,7 +62,7 @@ pub fn string_to_sign(
 ) -> String {
     let mut pairs: Vec<(String, String)> = query
         .iter()
-        .map(|(k, v)| (encode(&encode(k)), encode(&encode(v))))
+        .map(|(k, v)| (jar_encode(k), jar_encode(v)))
         .collect();
     pairs.sort();
     let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();

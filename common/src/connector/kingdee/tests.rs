@@ -45,3 +45,29 @@ fn a_body_request_without_query_signs_an_empty_line() {
         "POST\n%2Fjdy%2Fsal%2Fsal_order_save\n\nx-api-nonce:1\nx-api-timestamp:2\n"
     );
 }
+
+#[test]
+fn query_components_are_encoded_as_the_official_jar_does() {
+    // The jar: URLEncoder, then the gateway encoder. A plain double encoding gives %2520, %252A, ~.
+    assert_eq!(sign::jar_encode("a b"), "a%2Bb");
+    assert_eq!(sign::jar_encode("x*y"), "x%2Ay");
+    assert_eq!(sign::jar_encode("a~b"), "a%257Eb");
+    assert_eq!(sign::jar_encode("a=b/c"), "a%253Db%252Fc");
+    assert_eq!(sign::jar_encode("单"), "%25E5%258D%2595");
+    let text = sign::string_to_sign(
+        "GET",
+        "/jdy/v2/scm/sal_order_detail",
+        &[("number".to_owned(), "JY 1*2~3".to_owned())],
+        "1",
+        "2",
+    );
+    assert_eq!(
+        text,
+        "GET\n%2Fjdy%2Fv2%2Fscm%2Fsal_order_detail\nnumber=JY%2B1%2A2%257E3\nx-api-nonce:1\nx-api-timestamp:2\n"
+    );
+}
+
+#[test]
+fn the_sign_headers_are_named_in_the_official_jars_order() {
+    assert_eq!(sign::SIGN_HEADERS, "X-Api-Nonce,X-Api-TimeStamp");
+}

@@ -9,18 +9,20 @@ use crate::connector::FailureClass;
 pub const GATEWAY_URL: &str = "https://api.kingdee.com";
 /// The app-token endpoint.
 pub const TOKEN_PATH: &str = "/jdyconnector/app_management/kingdee_auth_token";
-/// The V1 sales-order save.
+/// Pulls the tenant's current authorisation (`app_key`, `app_secret`, `domain`) again.
+pub const AUTHORIZE_PATH: &str = "/jdyconnector/app_management/push_app_authorize";
+/// The V1 sales-order save (creates, or modifies the bill named by `id`).
 pub const SAVE_PATH: &str = "/jdy/sal/sal_order_save";
-/// The sales-order list, used to find a bill by number.
-pub const LIST_PATH: &str = "/jdy/v2/scm/sal_order/list";
-/// 授权密钥失效: the app-token is invalid or expired.
+/// One sales order by `number` or `id`, with its entries' ids.
+pub const DETAIL_PATH: &str = "/jdy/v2/scm/sal_order_detail";
+/// The sales-order list (`bill_no` exact, `search` fuzzy).
+pub const LIST_PATH: &str = "/jdy/v2/scm/sal_order";
+/// 授权密钥校验失败: the token request's app secret, or a business call's app-token, is refused.
 pub const TOKEN_INVALID: i64 = 1030002006;
-/// [I] The request's gateway signature, client id or timestamp is wrong.
+/// [I] The request's gateway signature, client id or timestamp is wrong (HTTP 403).
 pub const BAD_SIGNATURE: i64 = 1030002001;
 /// [I] Throttled (sent with HTTP 429 and `Retry-After`).
 pub const THROTTLED: i64 = 1030002010;
-/// [I] The V1 business error code of a bill number that exists already (save without `id`).
-pub const DUPLICATE_BILLNO: &str = "BILLNO_DUPLICATE";
 /// The gateway's clock-skew allowance on `X-Api-TimeStamp` [I].
 pub const MAX_SKEW_MS: i64 = 10 * 60 * 1000;
 
@@ -29,7 +31,7 @@ pub const MAX_SKEW_MS: i64 = 10 * 60 * 1000;
 pub(crate) enum Answer {
     /// Accepted; the answer's `data`.
     Accepted(Value),
-    /// The app-token is invalid or expired.
+    /// The app-token (or, at the token endpoint, the app secret) is refused: renew, retry once.
     TokenRejected(String),
     /// Refused: class, code, the service's message.
     Refused(FailureClass, String, String),
@@ -45,27 +47,48 @@ fn code_text(value: &Value) -> String {
     }
 }
 
+/// Whether a gateway refusal is about the app-token. The code of an expired token on a business
+/// call is not documented (1030002006, HTTP 401 and other codes are all seen), so the token is
+/// renewed once whenever the refusal names it.
+fn names_token(code: &str, message: &str) -> bool {
+    let lower = message.to_lowercase();
+    code == TOKEN_INVALID.to_string()
+        || lower.contains("token")
+        || message.contains("令牌")
+        || message.contains("授权")
+}
+
 /// Reads an answer of either generation.
 pub(crate) fn read(status: u16, body: Option<&Value>) -> Answer {
+    if status == 401 {
+        // A signature mismatch or an expired token: renewing tells which (a fresh token refused
+        // again is a credentials problem).
+        let message = body
+            .and_then(|b| b.get("description").or_else(|| b.get("message")))
+            .and_then(Value::as_str)
+            .unwrap_or("HTTP 401");
+        return Answer::TokenRejected(message.to_owned());
+    }
     let Some(body) = body else {
-        return if status == 401 {
-            Answer::TokenRejected("HTTP 401".into())
-        } else {
-            Answer::Unreadable
-        };
+        return Answer::Unreadable;
     };
-    if let Some(errcode) = body.get("errcode") {
+    if let Some(errcode) = body.get("errcode").or_else(|| body.get("code")) {
         let code = code_text(errcode);
         let message = body
             .get("description")
+            .or_else(|| body.get("msg"))
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        if code == TOKEN_INVALID.to_string() || status == 401 {
-            return Answer::TokenRejected(message);
-        }
-        if code == "0" {
+        // Some answers of the authorisation service say `code: 200`.
+        if code == "0" || (code == "200" && body.get("errcode").is_none()) {
             return Answer::Accepted(body.get("data").cloned().unwrap_or(Value::Null));
+        }
+        if code == BAD_SIGNATURE.to_string() || status == 403 {
+            return Answer::Refused(FailureClass::Credentials, code, message);
+        }
+        if names_token(&code, &message) {
+            return Answer::TokenRejected(format!("{message} (code {code})"));
         }
         let class = if code == THROTTLED.to_string() {
             FailureClass::Retryable
@@ -74,12 +97,10 @@ pub(crate) fn read(status: u16, body: Option<&Value>) -> Answer {
         };
         return Answer::Refused(class, code, message);
     }
-    if status == 401 {
-        return Answer::TokenRejected("HTTP 401".into());
-    }
     match body.get("success").and_then(Value::as_bool) {
         Some(true) => {
             let data = body.get("data").cloned().unwrap_or(Value::Null);
+            // Two-level success: `data.success: false` under a top-level `true` is a refusal.
             if data.get("success").and_then(Value::as_bool) == Some(false) {
                 Answer::Refused(FailureClass::Permanent, String::new(), error_info(&data))
             } else {
@@ -131,25 +152,120 @@ fn error_info(data: &Value) -> String {
     messages.join("; ")
 }
 
-/// The id of a saved bill: `successPkIds[0]` (V1) or `id`.
-pub(crate) fn saved_id(data: &Value) -> Option<String> {
-    data.get("successPkIds")
-        .and_then(Value::as_array)
-        .and_then(|ids| ids.first())
-        .or_else(|| data.get("id"))
-        .map(code_text)
-        .filter(|id| !id.is_empty())
+/// An id as text (Kingdee sends ids as strings or numbers).
+pub(crate) fn id_text(value: Option<&Value>) -> Option<String> {
+    value.map(code_text).filter(|id| !id.is_empty())
 }
 
-/// The token and its lifetime in seconds, from the token answer's `data`.
-pub(crate) fn token_of(data: &Value) -> Option<(String, Option<u64>)> {
-    let token = data
-        .get("app-token")
+/// The id of a saved bill: `successPkIds[0]` (V1) or `id`.
+pub(crate) fn saved_id(data: &Value) -> Option<String> {
+    id_text(
+        data.get("successPkIds")
+            .and_then(Value::as_array)
+            .and_then(|ids| ids.first())
+            .or_else(|| data.get("id")),
+    )
+}
+
+/// A sales order as the detail API answers it: its id, number and entry ids in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detail {
+    /// The bill's id.
+    pub id: String,
+    /// `bill_no`.
+    pub number: String,
+    /// `material_entity[].id`, in the bill's order.
+    pub entries: Vec<String>,
+}
+
+/// Reads a detail answer's `data`; `None` when it names no bill.
+pub(crate) fn detail_of(data: &Value) -> Option<Detail> {
+    let id = id_text(data.get("id"))?;
+    let entries = data
+        .get("material_entity")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| id_text(entry.get("id")))
+        .collect();
+    Some(Detail {
+        id,
+        number: data
+            .get("bill_no")
+            .or_else(|| data.get("billno"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        entries,
+    })
+}
+
+/// How long an app-token lives, from the token answer's `data`: `expires` is an instant in epoch
+/// milliseconds (seconds are accepted too); `expires_in` a lifetime in seconds.
+pub(crate) fn token_lifetime(data: &Value, now_ms: i64) -> Option<std::time::Duration> {
+    let number = |name: &str| {
+        data.get(name)
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
+    };
+    if let Some(expires) = number("expires") {
+        let until_ms = match expires {
+            n if n > 1_000_000_000_000 => n,
+            n if n > 1_000_000_000 => n * 1000,
+            // A small number is a lifetime in seconds, as some gateways send it.
+            n => now_ms + n * 1000,
+        };
+        return u64::try_from(until_ms - now_ms)
+            .ok()
+            .map(std::time::Duration::from_millis);
+    }
+    number("expires_in")
+        .and_then(|s| u64::try_from(s).ok())
+        .map(std::time::Duration::from_secs)
+}
+
+/// The token from the token answer's `data` (`app-token`; a few callers read `app_token`).
+pub(crate) fn token_of(data: &Value) -> Option<String> {
+    data.get("app-token")
         .or_else(|| data.get("app_token"))
-        .and_then(Value::as_str)?;
-    let lifetime = data
-        .get("expires_in")
-        .or_else(|| data.get("expires"))
-        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
-    Some((token.to_owned(), lifetime))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// One tenant authorisation from `push_app_authorize`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Authorization {
+    pub app_key: String,
+    pub app_secret: String,
+    pub domain: Option<String>,
+}
+
+/// The authorisation of `app_key` among those `push_app_authorize` answers (`data` is a list).
+pub(crate) fn authorization_of(data: &Value, app_key: &str) -> Option<Authorization> {
+    let items: Vec<&Value> = match data {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(_) => vec![data],
+        _ => Vec::new(),
+    };
+    items.into_iter().find_map(|item| {
+        let key = item
+            .get("appKey")
+            .or_else(|| item.get("app_key"))?
+            .as_str()?;
+        if key != app_key {
+            return None;
+        }
+        Some(Authorization {
+            app_key: key.to_owned(),
+            app_secret: item
+                .get("appSecret")
+                .or_else(|| item.get("app_secret"))?
+                .as_str()?
+                .to_owned(),
+            domain: item
+                .get("domain")
+                .and_then(Value::as_str)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+        })
+    })
 }

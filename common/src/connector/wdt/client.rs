@@ -163,7 +163,8 @@ impl WdtClient {
 
 /// A refusal as a typed outcome; throttling carries the wait before the next try.
 fn refused(call: &Call<'_>, (class, code, message): wire::Refusal) -> CallError {
-    let wait = (code == wire::THROTTLED.to_string()).then_some(wire::THROTTLE_WAIT);
+    let throttled = code == wire::THROTTLED.to_string() || code == wire::APP_CALL_LIMITED;
+    let wait = throttled.then_some(wire::THROTTLE_WAIT);
     call.error(class, Some(code), message)
         .with_retry_after(wait)
 }

@@ -14,14 +14,18 @@ pub const OPENAPI2_URL: &str = "https://api.wangdian.cn/openapi2/";
 
 /// Qimen gateway code: the signature does not match.
 pub const INVALID_SIGNATURE: &str = "25";
-/// Qimen gateway code [I]: unknown app key.
+/// Qimen gateway code (TOP): unknown app key.
 pub const INVALID_APP_KEY: &str = "29";
-/// Qimen gateway code [I]: timestamp missing, malformed or outside ±10 minutes.
+/// Qimen gateway code (TOP): timestamp missing, malformed or outside ±10 minutes.
 pub const INVALID_TIMESTAMP: &str = "31";
 /// Qimen gateway code [I]: unknown method.
 pub const INVALID_METHOD: &str = "22";
-/// Qimen gateway code [I]: a required system parameter is missing.
+/// Qimen gateway code (TOP): a required system parameter is missing.
 pub const MISSING_ARGUMENT: &str = "40";
+/// Qimen gateway code (TOP): an argument is invalid.
+pub const INVALID_ARGUMENTS: &str = "41";
+/// Qimen gateway code (TOP): App Call Limited, the app's call quota is spent for now.
+pub const APP_CALL_LIMITED: &str = "7";
 /// 系统调用频繁: the per-minute call limit was reached (gateway or business code).
 pub const THROTTLED: i64 = 1012;
 /// How long to wait after 系统调用频繁 (WDT names no time; its limit is per minute).
@@ -97,8 +101,9 @@ pub(crate) fn qimen_answer(body: &Value) -> Answer<'_> {
         }
         let class = match code.as_str() {
             // A fresh timestamp on the next attempt can pass; so can a throttled call later.
-            INVALID_TIMESTAMP => FailureClass::Retryable,
-            "7" => FailureClass::Retryable,
+            INVALID_TIMESTAMP | APP_CALL_LIMITED => FailureClass::Retryable,
+            // The app's key or secret is refused: a setting to fix, not a page to retry.
+            INVALID_SIGNATURE | INVALID_APP_KEY => FailureClass::Credentials,
             code => business_class(code),
         };
         return Err(Some((class, code, message)));
@@ -119,6 +124,8 @@ pub(crate) fn openapi2_answer(body: &Value) -> Answer<'_> {
     }
     let class = if code == OPENAPI2_BAD_TIMESTAMP.to_string() {
         FailureClass::Retryable
+    } else if code == OPENAPI2_BAD_APPKEY.to_string() || code == OPENAPI2_BAD_SIGN.to_string() {
+        FailureClass::Credentials
     } else {
         business_class(&code)
     };

@@ -44,6 +44,9 @@ impl std::fmt::Debug for YonyouClient {
 impl YonyouClient {
     /// A client for one tenant.
     pub fn new(config: YonyouConfig, settings: HttpSettings) -> Result<Self, CallError> {
+        config.resubmit_window().map_err(|message| {
+            CallError::new(FailureClass::Permanent, SERVICE, "client", None, message)
+        })?;
         Ok(YonyouClient {
             http: build_client(SERVICE, &settings)?,
             config,
@@ -72,8 +75,9 @@ impl YonyouClient {
                 let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
                 let code = wire::code_of(&body).unwrap_or_default();
                 if code != wire::AUTH_OK {
+                    // The tenant id is a setting: no document can pass until it is right.
                     return Err(call.error(
-                        FailureClass::Permanent,
+                        FailureClass::Credentials,
                         Some(code),
                         format!(
                             "no data centre for tenant '{}': {}",
@@ -126,7 +130,8 @@ impl YonyouClient {
             let class = if wire::THROTTLE_CODES.contains(&code.as_str()) {
                 FailureClass::Retryable
             } else {
-                FailureClass::Permanent
+                // Unknown app key, wrong signature or secret: the app's settings are refused.
+                FailureClass::Credentials
             };
             return Err(call.error(class, Some(code), wire::message_of(&body)));
         }
@@ -141,8 +146,69 @@ impl YonyouClient {
         Ok((Secret::new(token), Duration::from_secs(lifetime)))
     }
 
-    /// Saves a sales order (`body` is the mapped `{"data": {...}}`). Success and the duplicate-key
-    /// answer both give the order's id.
+    /// One call through the gateway with the access token (renewed once if refused): POST `body`
+    /// to `path`, or GET `path` with `query`. Answers the reply's `data` and whether the service
+    /// recognised a repeated idempotency key.
+    async fn gateway(
+        &self,
+        call: Call<'_>,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&str>,
+    ) -> Result<(Value, bool), CallError> {
+        let centre = self.centre().await?;
+        self.token
+            .authorized(
+                || self.fetch_token(),
+                |token: Secret| {
+                    // Built by hand: the token is encoded exactly once, and reqwest keeps escapes.
+                    let mut url = format!(
+                        "{}{path}?access_token={}",
+                        centre.gateway_url,
+                        sign::encode(token.expose())
+                    );
+                    for (name, value) in query {
+                        url.push_str(&format!("&{}={}", sign::encode(name), sign::encode(value)));
+                    }
+                    let request = match body {
+                        Some(text) => self
+                            .http
+                            .post(url)
+                            .header("Content-Type", "application/json;charset=UTF-8")
+                            .body(text.to_owned()),
+                        None => self.http.get(url),
+                    };
+                    async move {
+                        let reply = call.send(request).await?;
+                        match wire::read_save(&reply.body, reply.json().as_ref()) {
+                            wire::Answer::Saved(data, repeat) => Ok(Attempt::Done((data, repeat))),
+                            wire::Answer::TokenRejected(message) => {
+                                Ok(Attempt::TokenRejected(message))
+                            }
+                            wire::Answer::Refused(class, code, message, wait) => Err(call
+                                .error(class, Some(code), message)
+                                .with_retry_after(wait)),
+                            wire::Answer::Unreadable => Err(call.unreadable(&reply)),
+                        }
+                    }
+                },
+                SERVICE,
+                call.operation,
+            )
+            .await
+    }
+
+    /// How long a repeated `resubmitCheckKey` is answered with the first success.
+    pub fn resubmit_window(&self) -> Duration {
+        self.config
+            .resubmit_window()
+            .unwrap_or(Duration::from_secs(3600))
+    }
+
+    /// Saves a sales order (`body` is `{"data": {...}}`: an Insert, or an Update naming the order
+    /// and addressing its lines). Success and the duplicate-key answer both give the order's id and,
+    /// when the answer lists them, its lines' ids. With a `resubmitCheckKey` the save is idempotent,
+    /// so an ambiguous outcome is repeated with the same key.
     pub async fn save_order(&self, body: &Value) -> Result<Saved, CallError> {
         let call = Call {
             service: SERVICE,
@@ -157,44 +223,71 @@ impl YonyouClient {
         self.settings
             .retry
             .run(keyed, |_| async {
-                let centre = self.centre().await?;
-                self.token
-                    .authorized(
-                        || self.fetch_token(),
-                        |token: Secret| {
-                            let url = format!(
-                                "{}{}?access_token={}",
-                                centre.gateway_url,
-                                wire::SAVE_PATH,
-                                sign::encode(token.expose())
-                            );
-                            let request = self
-                                .http
-                                .post(url)
-                                .header("Content-Type", "application/json;charset=UTF-8")
-                                .body(text.clone());
-                            async move {
-                                let reply = call.send(request).await?;
-                                match wire::read_save(&reply.body, reply.json().as_ref()) {
-                                    wire::Answer::Saved(data, repeat) => {
-                                        let target_id = wire::saved_id(&data)
-                                            .ok_or_else(|| call.unreadable(&reply))?;
-                                        Ok(Attempt::Done(Saved { target_id, repeat }))
-                                    }
-                                    wire::Answer::TokenRejected(message) => {
-                                        Ok(Attempt::TokenRejected(message))
-                                    }
-                                    wire::Answer::Refused(class, code, message, wait) => Err(call
-                                        .error(class, Some(code), message)
-                                        .with_retry_after(wait)),
-                                    wire::Answer::Unreadable => Err(call.unreadable(&reply)),
-                                }
-                            }
-                        },
-                        SERVICE,
-                        call.operation,
+                let (data, repeat) = self
+                    .gateway(call, wire::SAVE_PATH, &[], Some(&text))
+                    .await?;
+                let target_id = wire::saved_id(&data).ok_or_else(|| {
+                    call.error(
+                        call.lost_answer(),
+                        None,
+                        "the save answer names no order id".to_owned(),
                     )
-                    .await
+                })?;
+                Ok(Saved {
+                    target_id,
+                    repeat,
+                    lines: wire::line_ids(&data),
+                })
+            })
+            .await
+    }
+
+    /// The line ids of order `id`, in order (`voucherorder/detail`); a permanent failure when
+    /// there is no such order.
+    pub async fn order_lines(&self, id: &str) -> Result<Vec<String>, CallError> {
+        let call = Call {
+            service: SERVICE,
+            operation: "voucherorder/detail",
+            write: false,
+        };
+        let query = vec![("id".to_owned(), id.to_owned())];
+        self.settings
+            .retry
+            .run(true, |_| async {
+                let (data, _) = self.gateway(call, wire::DETAIL_PATH, &query, None).await?;
+                if wire::saved_id(&data).is_none() {
+                    return Err(call.error(
+                        FailureClass::Permanent,
+                        Some(wire::NO_DATA.to_owned()),
+                        format!("the target has no sales order with id {id}"),
+                    ));
+                }
+                Ok(wire::line_ids(&data).unwrap_or_default())
+            })
+            .await
+    }
+
+    /// The id of the order numbered exactly `code` (`voucherorder/list` by `code`), if any.
+    pub async fn find_order(&self, code: &str) -> Result<Option<String>, CallError> {
+        let call = Call {
+            service: SERVICE,
+            operation: "voucherorder/list",
+            write: false,
+        };
+        let body = serde_json::json!({
+            "pageIndex": 1,
+            "pageSize": 10,
+            "code": code,
+            "isSum": true,
+        })
+        .to_string();
+        self.settings
+            .retry
+            .run(true, |_| async {
+                let (data, _) = self
+                    .gateway(call, wire::LIST_PATH, &[], Some(&body))
+                    .await?;
+                Ok(wire::listed_id(&data, code))
             })
             .await
     }

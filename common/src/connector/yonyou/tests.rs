@@ -49,7 +49,11 @@ fn save_answers_are_classified_as_the_contract_says() {
             other => panic!("{code}: {other:?}"),
         }
     }
-    for code in ["310037", "310404", "310008", "310015", "310023", "999"] {
+    assert!(matches!(
+        read(json!({"code": "310037"})),
+        Answer::Refused(FailureClass::Credentials, ..)
+    ));
+    for code in ["310404", "310008", "310015", "310023", "999"] {
         assert!(
             matches!(
                 read(json!({"code": code})),

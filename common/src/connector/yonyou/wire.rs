@@ -16,6 +16,10 @@ pub const TOKEN_PATH: &str = "/open-auth/selfAppAuth/base/v1/getAccessToken";
 pub const OLD_TOKEN_PATH: &str = "/open-auth/selfAppAuth/getAccessToken";
 /// The sales-order save.
 pub const SAVE_PATH: &str = "/yonbip/sd/voucherorder/singleSave";
+/// One sales order by id, with its lines' ids.
+pub const DETAIL_PATH: &str = "/yonbip/sd/voucherorder/detail";
+/// Sales orders by filters (`code` among them): the only way to find an order by number.
+pub const LIST_PATH: &str = "/yonbip/sd/voucherorder/list";
 /// Success.
 pub const OK: &str = "200";
 /// Success of the token and discovery services.
@@ -40,8 +44,12 @@ pub const BAD_SIGNATURE: &str = "10019";
 pub const THROTTLE_CODES: &[&str] = &["310032", "310039", "310042", "310046", "310043"];
 /// The rate limit the sandbox answers with.
 pub const THROTTLED: &str = "310046";
+/// The API is not authorised for the app: a setting in Yonyou's console, not a document problem.
+pub const NOT_AUTHORISED: &str = "310037";
 /// A parameter error.
 pub const BAD_PARAMETER: &str = "310008";
+/// 数据不存在 (the detail of an order that does not exist).
+pub const NO_DATA: &str = "1002";
 /// A business error (the message says which).
 pub const BUSINESS_ERROR: &str = "999";
 /// How long to wait after a rate-limit code (the gateway names no time; its windows are a minute).
@@ -80,7 +88,8 @@ pub(crate) fn message_of(body: &Value) -> String {
         .to_owned()
 }
 
-/// Reads a save answer (`text` is the raw body, for the plain-text `非法token`).
+/// Reads a gateway answer (`text` is the raw body, for the plain-text `非法token`): a save's, or a
+/// read's (whose success is `200` too).
 pub(crate) fn read_save(text: &str, body: Option<&Value>) -> Answer {
     let Some(body) = body else {
         return if text.contains(ILLEGAL_TOKEN_TEXT) {
@@ -98,6 +107,7 @@ pub(crate) fn read_save(text: &str, body: Option<&Value>) -> Answer {
         OK => Answer::Saved(data, false),
         DUPLICATE | DUPLICATE_ALT => Answer::Saved(data, true),
         NO_TOKEN | TOKEN_INVALID => Answer::TokenRejected(message),
+        NOT_AUTHORISED => Answer::Refused(FailureClass::Credentials, code, message, None),
         PROCESSING | TIMEOUT => Answer::Refused(
             FailureClass::Retryable,
             code,
@@ -121,4 +131,26 @@ pub(crate) fn saved_id(data: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// The line ids of an order as an answer gives it (`orderDetails[].id`, in order; lines the answer
+/// marks deleted left out). `None` when the answer lists no lines.
+pub(crate) fn line_ids(data: &Value) -> Option<Vec<String>> {
+    let lines = data.get("orderDetails")?.as_array()?;
+    Some(
+        lines
+            .iter()
+            .filter(|line| line.get("_status").and_then(Value::as_str) != Some("Delete"))
+            .filter_map(|line| saved_id(line))
+            .collect(),
+    )
+}
+
+/// The id of the order numbered exactly `code` in a list answer's `data`.
+pub(crate) fn listed_id(data: &Value, code: &str) -> Option<String> {
+    data.get("recordList")?
+        .as_array()?
+        .iter()
+        .find(|row| row.get("code").and_then(Value::as_str) == Some(code))
+        .and_then(saved_id)
 }
