@@ -25,7 +25,8 @@ pub enum Injury {
     ServerErrors,
     /// No answer within the client's timeout on 5% of the calls.
     Timeouts,
-    /// 2% of the saves land in the target and their answer is lost.
+    /// Saves that land in the target and whose answer is lost: 2% cut mid-answer, 3% answered with
+    /// HTTP 500, 502 or 504 after the commit.
     LostAnswers,
     /// Tokens expire mid-run (1% of the target calls).
     TokenExpiry,
@@ -249,6 +250,7 @@ impl Mix<'_> {
             Endpoint::KingdeeSave,
             Endpoint::KingdeeLookup,
             Endpoint::YonyouSave,
+            Endpoint::YonyouLookup,
         ];
         for endpoint in calls {
             if self.has(Injury::ServerErrors) {
@@ -264,6 +266,7 @@ impl Mix<'_> {
         for endpoint in saves {
             if self.has(Injury::LostAnswers) {
                 faults.set_rate(endpoint, Fault::CommitThenLost, 0.02);
+                faults.set_rate(endpoint, Fault::CommitThen5xx, 0.03);
             }
             if self.has(Injury::TokenExpiry) {
                 faults.set_rate(endpoint, Fault::TokenExpiry, 0.01);

@@ -10,7 +10,21 @@ use ferry_tests::{TempDir, capture_logs, spawn_sandbox};
 
 /// Runs the mix with `injuries` over `orders` orders and as many stock-outs; asserts it clean.
 async fn prove(name: &str, orders: u64, injuries: &[Injury]) -> (Sandbox, TempDir, MixReport) {
-    let sandbox = spawn_sandbox(orders, |c| sandbox_config(injuries, c)).await;
+    prove_with(name, orders, injuries, |_| {}).await
+}
+
+/// [`prove`] on a sandbox that `configure` adjusts further (the answers to the contract's unknowns).
+async fn prove_with(
+    name: &str,
+    orders: u64,
+    injuries: &[Injury],
+    configure: impl FnOnce(&mut ferry_sandbox::SandboxConfig),
+) -> (Sandbox, TempDir, MixReport) {
+    let sandbox = spawn_sandbox(orders, |c| {
+        sandbox_config(injuries, c);
+        configure(c);
+    })
+    .await;
     let dir = TempDir::new(&format!("faults-{name}"));
     let plans = || bundled_plans(&sandbox).expect("bundled schemes load");
     let mix = Mix {
@@ -26,9 +40,9 @@ async fn prove(name: &str, orders: u64, injuries: &[Injury]) -> (Sandbox, TempDi
         let v = &scheme.verification;
         assert!(v.expected > 0, "{}: nothing to sync", scheme.scheme);
         assert_eq!(
-            (v.missing, v.duplicated, v.stale, v.unknown),
-            (0, 0, 0, 0),
-            "{}: lost, duplicated, stale, unknown\n{}",
+            (v.missing, v.duplicated, v.stale, v.lines_differ, v.unknown),
+            (0, 0, 0, 0, 0),
+            "{}: lost, duplicated, stale, lines differing, unknown\n{}",
             scheme.scheme,
             report.summary()
         );
@@ -64,6 +78,8 @@ async fn timeouts() {
 async fn lost_answers() {
     let (sandbox, _, report) = prove("lost", 400, &[Injury::LostAnswers]).await;
     assert!(injected(&report, ferry_sandbox::Fault::CommitThenLost) > 4);
+    // Committed, then answered 500/502/504: settled by look-up like any lost answer.
+    assert!(injected(&report, ferry_sandbox::Fault::CommitThen5xx) > 4);
     // Each lost save was settled (found or repeated), never saved as a second bill.
     let lost = sandbox
         .receptions()
@@ -207,4 +223,73 @@ async fn every_fault_at_once_loses_nothing_duplicates_nothing_and_leaks_no_secre
     let texts: Vec<(&str, &str)> = outputs.iter().map(|(w, t)| (*w, t.as_str())).collect();
     let checked = ferry_tests::assert_no_secrets(&sandbox, &[], &texts);
     assert!(checked > 5, "tokens were issued");
+}
+
+/// The whole mix (commit-then-5xx on both targets included) under the answers to the contract's
+/// unknowns (§5) that change what Ferry sees: whether a target keeps lines a modify leaves out, how
+/// Kingdee refuses a duplicate number and an expired token and says "no such bill", Yonyou's
+/// repeat code and a key window short enough that lost answers are settled by finding the order by
+/// code, WDT's result order and its total on later pages. Every row: nothing lost, duplicated or
+/// stale, every bill's lines equal to the latest mapping.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_fault_under_every_answer_to_the_unknowns() {
+    use ferry_sandbox::unknowns::*;
+    use std::time::Duration;
+    let rows = [
+        (
+            "defaults",
+            Unknowns::default(),
+            Duration::from_secs(3600),
+            false,
+        ),
+        (
+            "kept-401-10004-by-id-repeated",
+            Unknowns {
+                kingdee_left_out: LeftOutLines::Kept,
+                yonyou_left_out: LeftOutLines::Kept,
+                kingdee_duplicate: DuplicateRefusal::Other,
+                kingdee_expired_token: ExpiredToken::Http401,
+                yonyou_repeat: RepeatCode::C10004,
+                wdt_order: ResultOrder::ById,
+                wdt_later_total: LaterTotal::Repeated,
+            },
+            Duration::from_secs(1),
+            true,
+        ),
+        (
+            "mixed-othercode-unordered-minus-one",
+            Unknowns {
+                kingdee_left_out: LeftOutLines::Deleted,
+                yonyou_left_out: LeftOutLines::Kept,
+                kingdee_duplicate: DuplicateRefusal::CombinedValue,
+                kingdee_expired_token: ExpiredToken::OtherCode,
+                yonyou_repeat: RepeatCode::C100004,
+                wdt_order: ResultOrder::Unordered,
+                wdt_later_total: LaterTotal::MinusOne,
+            },
+            Duration::from_secs(1),
+            false,
+        ),
+    ];
+    let runs = rows.map(|(name, unknowns, window, empty)| async move {
+        let (_, _, report) = prove_with(&format!("matrix-{name}"), 150, &Injury::ALL, |c| {
+            c.unknowns = unknowns;
+            c.resubmit_window = window;
+            c.kingdee_not_found_empty = empty;
+        })
+        .await;
+        for fault in [
+            ferry_sandbox::Fault::CommitThen5xx,
+            ferry_sandbox::Fault::CommitThenLost,
+            ferry_sandbox::Fault::TokenExpiry,
+        ] {
+            assert!(
+                injected(&report, fault) > 0,
+                "{name}: {fault:?} never injected"
+            );
+        }
+        report
+    });
+    let reports = futures_util::future::join_all(runs).await;
+    assert_eq!(reports.len(), 3);
 }

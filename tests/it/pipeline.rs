@@ -14,7 +14,7 @@ use ferry_sandbox::{Endpoint, Fault, Kind, Sandbox, Verification};
 use ferry_tests::{TempDir, spawn_sandbox};
 
 /// Short timings so redeliveries, lapsed claims and lapsed leases happen within a test.
-fn test_settings() -> Settings {
+pub(crate) fn test_settings() -> Settings {
     Settings {
         max_receives: 8,
         visibility: Duration::from_secs(2),
@@ -27,13 +27,13 @@ fn test_settings() -> Settings {
     }
 }
 
-struct Pipeline {
-    sandbox: Sandbox,
+pub(crate) struct Pipeline {
+    pub(crate) sandbox: Sandbox,
     dir: TempDir,
 }
 
 impl Pipeline {
-    async fn spawn(
+    pub(crate) async fn spawn(
         name: &str,
         orders: u64,
         adjust: impl FnOnce(&mut ferry_sandbox::SandboxConfig),
@@ -46,12 +46,12 @@ impl Pipeline {
     }
 
     /// A runtime over the test's store file: a second call is a restarted process.
-    fn runtime(&self) -> Runtime {
+    pub(crate) fn runtime(&self) -> Runtime {
         self.runtime_with(test_settings())
     }
 
     /// A runtime with other timings.
-    fn runtime_with(&self, settings: Settings) -> Runtime {
+    pub(crate) fn runtime_with(&self, settings: Settings) -> Runtime {
         let clients = Clients::new(&sandbox_connectors(&self.sandbox)).unwrap();
         Runtime::new(
             &self.dir.path().join("ferry.db"),
@@ -64,7 +64,7 @@ impl Pipeline {
     }
 
     /// Polls and drains both schemes.
-    async fn sync(&self, runtime: &Runtime) -> Vec<SchemeSummary> {
+    pub(crate) async fn sync(&self, runtime: &Runtime) -> Vec<SchemeSummary> {
         let mut out = Vec::new();
         for index in 0..runtime.schemes.len() {
             out.push(runtime.sync_once(index, &|_| {}, &|_| {}).await.unwrap());
@@ -72,7 +72,7 @@ impl Pipeline {
         out
     }
 
-    fn verify(&self, runtime: &Runtime) -> Vec<Verification> {
+    pub(crate) fn verify(&self, runtime: &Runtime) -> Vec<Verification> {
         runtime
             .schemes
             .iter()
@@ -81,7 +81,7 @@ impl Pipeline {
     }
 
     /// Every document exactly once with its latest content, and the records agreeing.
-    async fn assert_synced(&self, runtime: &Runtime) {
+    pub(crate) async fn assert_synced(&self, runtime: &Runtime) {
         for (index, (run, v)) in runtime.schemes.iter().zip(self.verify(runtime)).enumerate() {
             let id = run.scheme.id();
             eprintln!("{id}: {v:?}");

@@ -112,6 +112,7 @@ pub fn connectors_secret(sandbox: &ferry_sandbox::Sandbox) -> Value {
             "app_key": c.kingdee_app_key,
             "app_secret": c.kingdee_app_secret,
             "domain": c.kingdee_domain,
+            "outer_instance_id": c.kingdee_outer_instance_id,
         },
         "yonyou": {
             "url": sandbox.yonyou_url(),

@@ -369,7 +369,7 @@ where
     }
 
     /// Reads and queues one page; returns the window's total as the page reported it (its own
-    /// length if it reported none).
+    /// length if it reported none: only page 0's total is trusted).
     async fn fetch(
         &self,
         window: &Window,
@@ -542,9 +542,13 @@ pub async fn scan(
     let mut unkeyed = Vec::new();
     for part in window.split(scheme.window.max_span) {
         let mut page_no = 0;
+        // WDT reports the window's total on page 0 only; later pages omit it or say -1.
+        let mut total = 0;
         loop {
             let page = source.query(&page_params(scheme, &part, page_no)?).await?;
-            let total = page.total_count.unwrap_or(page.documents.len() as u64);
+            if page_no == 0 {
+                total = page.total_count.unwrap_or(page.documents.len() as u64);
+            }
             for doc in page.documents {
                 match scalar_text(doc.get(key_field)) {
                     Some(key) => {

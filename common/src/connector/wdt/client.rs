@@ -12,7 +12,8 @@ use crate::scheme::config::Transport;
 /// One page of documents.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page {
-    /// The number of documents in the whole window, as the service reported it (page 0 always has it).
+    /// The number of documents in the whole window, as the service reported it: page 0 always
+    /// has it; later pages may omit it or send -1 (read as `None`).
     pub total_count: Option<u64>,
     /// The documents of this page, as WDT sent them.
     pub documents: Vec<Value>,

@@ -127,13 +127,22 @@ impl YonyouClient {
         let body = reply.json().ok_or_else(|| call.unreadable(&reply))?;
         let code = wire::code_of(&body).unwrap_or_default();
         if code != wire::AUTH_OK {
-            let class = if wire::THROTTLE_CODES.contains(&code.as_str()) {
-                FailureClass::Retryable
-            } else {
-                // Unknown app key, wrong signature or secret: the app's settings are refused.
-                FailureClass::Credentials
-            };
-            return Err(call.error(class, Some(code), wire::message_of(&body)));
+            if wire::THROTTLE_CODES.contains(&code.as_str()) {
+                return Err(call.error(
+                    FailureClass::Retryable,
+                    Some(code),
+                    wire::message_of(&body),
+                ));
+            }
+            // Unknown app key, wrong signature or secret: the app's settings are refused.
+            return Err(call.error(
+                FailureClass::Credentials,
+                Some(code),
+                format!(
+                    "{}: check yonyou.app_key and yonyou.app_secret (the self-built app's key and secret)",
+                    wire::message_of(&body)
+                ),
+            ));
         }
         let token = body
             .pointer("/data/access_token")
