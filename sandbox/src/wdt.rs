@@ -317,21 +317,33 @@ fn qimen_answer(state: &State, pairs: &[(String, String)]) -> Response {
         json!({"response": {"errorcode": wire::BAD_PARAMETER, "message": "卖家账号不存在"}})
     } else {
         match query(state, kind, &params) {
-            Ok((total, documents)) => {
-                let mut response = json!({
-                    "errorcode": 0,
-                    "message": "",
-                    list_key(kind): documents,
-                });
-                if let Some(total) = later_total(state, &params, total) {
-                    response["total_count"] = total;
-                }
-                json!({ "response": response })
-            }
+            Ok((total, documents)) => json!({ "response": success(
+                state,
+                &params,
+                json!({"errorcode": 0, "message": ""}),
+                kind,
+                (total, documents),
+            ) }),
             Err((code, message)) => json!({"response": {"errorcode": code, "message": message}}),
         }
     };
     reply::json(StatusCode::OK, &body)
+}
+
+/// A successful answer: `head` (either transport's success fields), the page's documents under the
+/// method's list key, and `total_count` as [`later_total`] says.
+fn success(
+    state: &State,
+    params: &HashMap<String, String>,
+    mut head: Value,
+    kind: Kind,
+    (total, documents): (usize, Vec<Value>),
+) -> Value {
+    head[list_key(kind)] = Value::Array(documents);
+    if let Some(total) = later_total(state, params, total) {
+        head["total_count"] = total;
+    }
+    head
 }
 
 /// `total_count` as the answer carries it: always on page 0; on later pages as the unknown's
@@ -394,17 +406,13 @@ fn openapi2_answer(state: &State, file: &str, pairs: &[(String, String)]) -> Val
         return refuse(wire::THROTTLED, "系统调用频繁");
     }
     match query(state, kind, &params) {
-        Ok((total, documents)) => {
-            let mut answer = json!({
-                "code": 0,
-                "message": "",
-                list_key(kind): documents,
-            });
-            if let Some(total) = later_total(state, &params, total) {
-                answer["total_count"] = total;
-            }
-            answer
-        }
+        Ok(page) => success(
+            state,
+            &params,
+            json!({"code": 0, "message": ""}),
+            kind,
+            page,
+        ),
         Err((code, message)) => refuse(code, &message),
     }
 }

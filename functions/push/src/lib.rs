@@ -8,7 +8,8 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use ferry_common::aws::Deployment;
 use ferry_common::aws::metrics::{Metrics, Unit};
 use ferry_common::engine::{
-    Delivery, DocumentOutcome, Envelope, MessageResult, PageQueue, Pusher, redelivery_delay,
+    Delivery, DocumentOutcome, Envelope, MessageResult, PageQueue, Pusher, blocked_by,
+    redelivery_delay,
 };
 use lambda_runtime::{Error, LambdaEvent};
 use std::time::Instant;
@@ -154,6 +155,12 @@ async fn settle(
     };
     report.batch_item_failures.push(failure(&delivery.id));
     let tuning = &deployment.config.tuning;
+    // Refused credentials do not pass with a quick retry: wait as long as the backoff allows.
+    let hint = if blocked_by(std::slice::from_ref(result)).is_some() {
+        tuning.retry_max
+    } else {
+        hint
+    };
     let delay = redelivery_delay(
         tuning.retry_min,
         tuning.retry_max,
@@ -219,4 +226,39 @@ fn queue_connector(deployment: &Deployment, arn: &str) -> Option<String> {
         .iter()
         .find(|(_, q)| q.url().rsplit('/').next() == Some(name))
         .map(|(c, _)| c.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A refused credential is counted apart from document failures: the alarm on
+    /// `CredentialRefusals` says "fix the secret", and `DocumentsFailed` stays 0.
+    #[test]
+    fn refused_credentials_are_their_own_metric() {
+        let result = MessageResult {
+            id: "m".into(),
+            receipt: "r".into(),
+            retry: Some(Duration::ZERO),
+            documents: vec![
+                DocumentOutcome::Blocked {
+                    key: "1".into(),
+                    reason: "kingdee kingdee_auth_token: credentials refused".into(),
+                },
+                DocumentOutcome::Pushed {
+                    key: "2".into(),
+                    target_id: "9".into(),
+                    created: true,
+                },
+            ],
+        };
+        let mut metrics = Metrics::new("wdt-trades-to-kingdee");
+        count(&mut metrics, &result);
+        let document = metrics.document(0).unwrap();
+        assert_eq!(document["CredentialRefusals"], 1.0);
+        assert_eq!(document["DocumentsFailed"], 0.0);
+        assert_eq!(document["DocumentsPushed"], 1.0);
+    }
 }

@@ -419,6 +419,7 @@ async fn the_sandbox_accepts_the_official_clients_post_form_and_every_sign_metho
     let sandbox = spawn_sandbox(300, |_| {}).await;
     let credentials = sandbox.credentials().clone();
     let (start, end) = window(&sandbox, 0, 3599);
+    ferry_common::connector::install_crypto_provider();
     let http = reqwest::Client::new();
     let timestamp = beijing(jiff::Timestamp::now().as_second());
     for method in ["hmac-sha256", "hmac", "md5"] {
@@ -460,17 +461,17 @@ async fn the_sandbox_accepts_the_official_clients_post_form_and_every_sign_metho
         let sign: String = digest.iter().map(|b| format!("{b:02X}")).collect();
         let mut url_params = system.clone();
         url_params.push(("sign".into(), sign.clone()));
-        let answer = http
-            .post(sandbox.qimen_url())
-            .query(&url_params)
-            .form(&business)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        let post = |form: Vec<(String, String)>| {
+            let request = http
+                .post(sandbox.qimen_url())
+                .query(&url_params)
+                .form(&form);
+            async move {
+                let text = request.send().await.unwrap().text().await.unwrap();
+                serde_json::from_str::<serde_json::Value>(&text).unwrap()
+            }
+        };
+        let answer = post(business.clone()).await;
         assert_eq!(answer["response"]["errorcode"], 0, "{method}: {answer}");
         assert!(
             answer["response"]["total_count"].as_u64().unwrap() > 0,
@@ -479,17 +480,7 @@ async fn the_sandbox_accepts_the_official_clients_post_form_and_every_sign_metho
         // The same request with the form tampered with is refused: the form is signed too.
         let mut tampered = business.clone();
         tampered[2].1 = "1".into();
-        let refused = http
-            .post(sandbox.qimen_url())
-            .query(&url_params)
-            .form(&tampered)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let refused: serde_json::Value = serde_json::from_str(&refused).unwrap();
+        let refused = post(tampered).await;
         assert_eq!(refused["response"]["code"], "25", "{method}: {refused}");
     }
 }
