@@ -23,6 +23,14 @@ pub struct Args {
     /// Fraction of the documents a WDT query serves that are edited right after (page drift).
     #[arg(long, default_value_t = 0.0)]
     drift: f64,
+    /// The answers to the questions the vendors' documents leave open, as JSON, for example
+    /// '{"kingdee_left_out": "kept", "wdt_later_total": "minus_one"}' (docs/sandbox.md lists them).
+    #[arg(long, value_parser = parse_unknowns)]
+    unknowns: Option<ferry_sandbox::Unknowns>,
+}
+
+fn parse_unknowns(text: &str) -> Result<ferry_sandbox::Unknowns, String> {
+    serde_json::from_str(text).map_err(|e| format!("--unknowns: {e}"))
 }
 
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
@@ -37,6 +45,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
             } else {
                 RateLimits::demo()
             },
+            unknowns: args.unknowns.unwrap_or_default(),
             ..SandboxConfig::default()
         };
         let sandbox = Sandbox::start(config)

@@ -506,6 +506,7 @@ impl Sandbox {
                 "app_key": self.state.credentials.yonyou_app_key,
                 "app_secret": self.state.credentials.yonyou_app_secret,
             },
+            "unknowns": self.state.config.unknowns,
             "data": {
                 "seed": self.state.config.seed,
                 "orders": self.source(|s| s.len(Kind::Order)),

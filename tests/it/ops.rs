@@ -255,6 +255,8 @@ async fn status_record_replay_resync_and_reconcile() {
     let days = stockout_check["days"].as_array().unwrap();
     assert_eq!(sum("source", days), 120);
     assert_eq!(sum("failed", days), refused);
+    // Yonyou itself is asked, order by order, through voucherorder/list by code.
+    assert_eq!(sum("in_target", days), 120 - refused);
     let differences = stockout_check["differences"].as_array().unwrap();
     assert_eq!(differences.len() as u64, refused, "{differences:?}");
     assert!(
