@@ -149,7 +149,8 @@ fn verify_token(state: &State, headers: &HeaderMap) -> Result<(), Response> {
             errcode(StatusCode::OK, wire::TOKEN_INVALID, "授权密钥校验失败")
         }
         ExpiredToken::Http401 => errcode(StatusCode::UNAUTHORIZED, 401, "Unauthorized"),
-        ExpiredToken::OtherCode => errcode(StatusCode::OK, 1030002008, "app-token已过期"),
+        // A code of the gateway's family whose description names nothing a client could match.
+        ExpiredToken::OtherCode => errcode(StatusCode::OK, 1030002008, "会话已失效, 请重新登录"),
     })
 }
 

@@ -84,9 +84,27 @@ pub(crate) fn kingdee_app_signature(app_key: &str, app_secret: &str) -> String {
     base64_hex_hmac_sha256(app_secret, app_key)
 }
 
-/// Kingdee's gateway string to sign, from the request as it arrived: the method, the path encoded,
-/// the query's keys and values as they were on the wire encoded once more and sorted (the jar's
-/// double encoding is its URLEncoder's wire form encoded again), the nonce line, the timestamp line.
+/// How the official jar puts a query component into the string to sign: Java's `URLEncoder`
+/// (letters, digits and `.-*_` stay, a space becomes `+`, every other byte of the UTF-8 `%XX`), then
+/// the gateway's encoder over that (RFC 3986 unreserved characters stay).
+fn jar_component(text: &str) -> String {
+    let mut java = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => {
+                java.push(byte as char)
+            }
+            b' ' => java.push('+'),
+            other => java.push_str(&format!("%{other:02X}")),
+        }
+    }
+    gateway_encode(&java)
+}
+
+/// Kingdee's gateway string to sign: the method, the path encoded, the query's keys and values
+/// decoded from the wire (`application/x-www-form-urlencoded`: `+` is a space) and encoded as the
+/// official jar encodes them, sorted, then the nonce line and the timestamp line. A client that
+/// signs another encoding than the jar's is refused, however it put the query on the wire.
 pub(crate) fn kingdee_string_to_sign(
     method: &str,
     path: &str,
@@ -94,12 +112,17 @@ pub(crate) fn kingdee_string_to_sign(
     nonce: &str,
     timestamp: &str,
 ) -> String {
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(&part.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let mut pairs: Vec<(String, String)> = raw_query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (gateway_encode(k), gateway_encode(v))
+            (jar_component(&decode(k)), jar_component(&decode(v)))
         })
         .collect();
     pairs.sort();
@@ -185,9 +208,11 @@ mod tests {
             kingdee_signature("f2adcfef73369bfc4e1384677d38a0ff", &text),
             "OTFiZTliNDFiMjNkYTI3YzVhNzg4MDI4ZGU3MWY1ZTA5ZTk1NjVlNGM1YTI1ZjIxY2Y5YTA3ZGY2OGI1MGQ1MQ=="
         );
-        // The jar's encodings of a space, `*` and `~`: URLEncoder's wire form encoded once more.
-        let text = kingdee_string_to_sign("GET", "/p", "a=a+b&b=x*y&c=a%7Eb", "1", "2");
-        assert!(text.contains("a=a%2Bb&b=x%2Ay&c=a%257Eb"), "{text}");
+        // The jar's encodings of a space, `*` and `~`, however the query was put on the wire.
+        for wire in ["a=a+b&b=x*y&c=a%7Eb", "a=a%20b&b=x%2Ay&c=a~b"] {
+            let text = kingdee_string_to_sign("GET", "/p", wire, "1", "2");
+            assert!(text.contains("a=a%2Bb&b=x%2Ay&c=a%257Eb"), "{text}");
+        }
         assert_eq!(
             yonyou_signature(
                 "41832a3d2df94989b500da6a22268747",

@@ -37,7 +37,8 @@ pub enum ExpiredToken {
     /// HTTP 401.
     #[serde(rename = "http_401")]
     Http401,
-    /// Another `errcode` (1030002008 here) whose description names the token.
+    /// Another `errcode` of the gateway's family (1030002008 here) whose description names nothing
+    /// a client could match on.
     OtherCode,
 }
 

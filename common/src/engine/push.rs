@@ -720,7 +720,7 @@ where
         body
     }
 
-    /// Writes the note of `wire` into the claimed record.
+    /// Writes the note of `wire` into the claimed record and renews the claim.
     async fn note(
         &self,
         record: &mut SyncRecord,
@@ -728,6 +728,8 @@ where
         wire: &Value,
     ) -> Result<bool, StoreError> {
         record.unsure = Some(Note::new(hash, wire).text());
+        // The claim runs from now: settling and addressing may have spent much of it.
+        record.claim_until = Some(Timestamp::now() + self.claim_ttl);
         if !self.records.put(record).await? {
             return Ok(false);
         }

@@ -114,16 +114,20 @@ pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<SqsBatchRe
                 Unit::Milliseconds,
                 started.elapsed().as_secs_f64() * 1000.0,
             );
-            for (result, (delivery, connector)) in results.into_iter().zip(&deliveries) {
+            // Once the target refused Ferry's credentials, every message of the batch waits as long
+            // as the backoff allows: a quick retry cannot pass.
+            let blocked = blocked_by(&results).is_some();
+            for (result, (delivery, connector)) in results.iter().zip(&deliveries) {
                 settle(
                     deployment,
-                    &result,
+                    result,
                     delivery,
                     connector.as_deref(),
+                    blocked,
                     &mut report,
                 )
                 .await;
-                count(&mut metrics, &result);
+                count(&mut metrics, result);
             }
             metrics.emit();
         }
@@ -145,6 +149,7 @@ async fn settle(
     result: &MessageResult,
     delivery: &Delivery,
     connector: Option<&str>,
+    blocked: bool,
     report: &mut SqsBatchResponse,
 ) {
     for outcome in &result.documents {
@@ -155,12 +160,7 @@ async fn settle(
     };
     report.batch_item_failures.push(failure(&delivery.id));
     let tuning = &deployment.config.tuning;
-    // Refused credentials do not pass with a quick retry: wait as long as the backoff allows.
-    let hint = if blocked_by(std::slice::from_ref(result)).is_some() {
-        tuning.retry_max
-    } else {
-        hint
-    };
+    let hint = if blocked { tuning.retry_max } else { hint };
     let delay = redelivery_delay(
         tuning.retry_min,
         tuning.retry_max,

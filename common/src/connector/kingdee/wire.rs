@@ -49,10 +49,12 @@ fn code_text(value: &Value) -> String {
 
 /// Whether a gateway refusal is about the app-token. The code of an expired token on a business
 /// call is not documented (1030002006, HTTP 401 and other codes are all seen), so the token is
-/// renewed once whenever the refusal names it.
+/// renewed once whenever the refusal is of the gateway's authorisation family (`10300020xx`, the
+/// family of 1030002006) or names the token. A business refusal (a missing bill, a rule) is neither:
+/// renewing for it would spend the token endpoint's two calls a minute.
 fn names_token(code: &str, message: &str) -> bool {
     let lower = message.to_lowercase();
-    code == TOKEN_INVALID.to_string()
+    (code.starts_with("10300020") && code != THROTTLED.to_string())
         || lower.contains("token")
         || message.contains("令牌")
         || message.contains("授权")
@@ -82,7 +84,12 @@ pub(crate) fn read(status: u16, body: Option<&Value>) -> Answer {
             .to_owned();
         // Some answers of the authorisation service say `code: 200`.
         if code == "0" || (code == "200" && body.get("errcode").is_none()) {
-            return Answer::Accepted(body.get("data").cloned().unwrap_or(Value::Null));
+            let data = body.get("data").cloned().unwrap_or(Value::Null);
+            // Two-level here too: `data.success: false` under a zero errcode is a refusal.
+            if data.get("success").and_then(Value::as_bool) == Some(false) {
+                return Answer::Refused(FailureClass::Permanent, String::new(), error_info(&data));
+            }
+            return Answer::Accepted(data);
         }
         if code == BAD_SIGNATURE.to_string() || status == 403 {
             return Answer::Refused(FailureClass::Credentials, code, message);

@@ -276,27 +276,40 @@ impl YonyouClient {
             .await
     }
 
-    /// The id of the order numbered exactly `code` (`voucherorder/list` by `code`), if any.
+    /// The id of the order numbered exactly `code` (`voucherorder/list` by `code`), if any. Whether
+    /// the list's `code` filter is exact is not documented, so every page of matches is read and
+    /// compared.
     pub async fn find_order(&self, code: &str) -> Result<Option<String>, CallError> {
         let call = Call {
             service: SERVICE,
             operation: "voucherorder/list",
             write: false,
         };
-        let body = serde_json::json!({
-            "pageIndex": 1,
-            "pageSize": 10,
-            "code": code,
-            "isSum": true,
-        })
-        .to_string();
         self.settings
             .retry
             .run(true, |_| async {
-                let (data, _) = self
-                    .gateway(call, wire::LIST_PATH, &[], Some(&body))
-                    .await?;
-                Ok(wire::listed_id(&data, code))
+                let mut page = 1u64;
+                loop {
+                    let body = serde_json::json!({
+                        "pageIndex": page,
+                        "pageSize": 100,
+                        "code": code,
+                        "isSum": true,
+                    })
+                    .to_string();
+                    let (data, _) = self
+                        .gateway(call, wire::LIST_PATH, &[], Some(&body))
+                        .await?;
+                    if let Some(id) = wire::listed_id(&data, code) {
+                        return Ok(Some(id));
+                    }
+                    let pages = data.get("pageCount").and_then(Value::as_u64).unwrap_or(1);
+                    let rows = data.get("recordList").and_then(Value::as_array);
+                    if page >= pages || rows.is_none_or(|r| r.is_empty()) {
+                        return Ok(None);
+                    }
+                    page += 1;
+                }
             })
             .await
     }
