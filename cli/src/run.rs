@@ -136,7 +136,7 @@ fn print(summary: &SchemeSummary, json: bool, out: &mut dyn Write) -> Result<(),
         serde_json::to_string(summary).expect("serialisable")
     } else {
         format!(
-            "{}: {} source calls, {} fetched, {} pushed ({} new, {} updated), {} unchanged, {} failed, {} dead letters; cursor {}",
+            "{}: {} source calls, {} fetched, {} pushed ({} new, {} updated), {} unchanged, {} failed, {} conflicts, {} dead letters; cursor {}",
             summary.scheme,
             summary.poll.calls,
             summary.poll.documents,
@@ -145,6 +145,7 @@ fn print(summary: &SchemeSummary, json: bool, out: &mut dyn Write) -> Result<(),
             summary.push.updated,
             summary.push.unchanged + summary.push.superseded,
             summary.push.failed,
+            summary.push.conflicts,
             summary.dead_letters,
             summary.poll.cursor.as_deref().unwrap_or("-"),
         )

@@ -647,6 +647,13 @@ where
                 raced(key)
             });
         }
+        // A create with nothing to settle first writes its note with the claim: one record write,
+        // not two, for the common case of a new document.
+        let create_now = (record.unsure.is_none() && record.target_id.is_none())
+            .then(|| self.stamped(doc, &record, "create"));
+        if let Some(body) = &create_now {
+            record.unsure = Some(Note::new(&doc.hash, body).text());
+        }
         // Claim.
         record.state = RecordState::InProgress;
         record.claim_until = Some(now + self.claim_ttl);
@@ -660,8 +667,11 @@ where
             return Ok(raced(key));
         }
         record.revision += 1;
-        // An earlier write whose outcome is unknown is settled before anything else is sent.
-        if let Some(text) = record.unsure.clone() {
+        // An earlier write whose outcome is unknown is settled before anything else is sent (the
+        // note a direct create just wrote is its own, not an earlier one).
+        if create_now.is_none()
+            && let Some(text) = record.unsure.clone()
+        {
             let note = Note::parse(&text);
             match self.settle(&record, &note).await {
                 Ok(Settled::Applied(saved)) => {
@@ -683,7 +693,7 @@ where
             }
         }
         let outcome = match record.target_id.clone() {
-            None => self.create(&mut record, doc).await,
+            None => self.create(&mut record, doc, create_now).await,
             Some(id) => self.update(&mut record, doc, id).await,
         };
         match outcome {
@@ -740,11 +750,23 @@ where
     /// Creates the bill. A refusal is settled by a look-up: a bill found under the number (an
     /// earlier write of ours whose answer was lost) is adopted and updated; none found means the
     /// refusal stands.
-    async fn create(&self, record: &mut SyncRecord, doc: &Prepared) -> Result<Written, StoreError> {
-        let body = self.stamped(doc, record, "create");
-        if !self.note(record, &doc.hash, &body).await? {
-            return Err(lost_claim());
-        }
+    /// `noted`: the body whose note the claim already wrote.
+    async fn create(
+        &self,
+        record: &mut SyncRecord,
+        doc: &Prepared,
+        noted: Option<Value>,
+    ) -> Result<Written, StoreError> {
+        let body = match noted {
+            Some(body) => body,
+            None => {
+                let body = self.stamped(doc, record, "create");
+                if !self.note(record, &doc.hash, &body).await? {
+                    return Err(lost_claim());
+                }
+                body
+            }
+        };
         self.pace().await;
         let refusal = match self.target.send(&body).await {
             Ok(saved) => {
