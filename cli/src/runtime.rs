@@ -225,14 +225,13 @@ impl Runtime {
             }
             match result.retry {
                 None => run.queue.delete(&result.receipt).await,
-                // Refused credentials: no quick retry passes; the run stops below.
-                Some(_) if blocked.is_some() => {
-                    tally.redeliveries += 1;
-                    run.queue
-                        .retry_after(&result.receipt, self.settings.retry_max)
-                        .await
-                }
                 Some(hint) => {
+                    // Refused credentials: no quick retry passes; the run stops below.
+                    let hint = if blocked.is_some() {
+                        self.settings.retry_max
+                    } else {
+                        hint
+                    };
                     tally.redeliveries += 1;
                     let delay = self.backoff(delivery.receive_count, hint);
                     run.queue.retry_after(&result.receipt, delay).await

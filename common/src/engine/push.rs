@@ -36,6 +36,7 @@ use super::record::{RecordState, SyncRecord, Verdict, verdict};
 use crate::Scheme;
 use crate::connector::{CallError, FailureClass, Saved};
 use crate::mapping::Mapper;
+use crate::mapping::functions::md5_of;
 use crate::scheme::config::OnChange;
 
 /// What one push needs.
@@ -210,11 +211,7 @@ type Written = Result<(Saved, bool), Stop>;
 /// write's own) and without fields derived from the document's version alone.
 pub fn change_hash(mapper: &Mapper, idempotency_key: Option<&str>, body: &Value) -> String {
     let version_only = mapper.version_only_fields();
-    let header = match mapper.envelope() {
-        Some(envelope) => body.get(envelope),
-        None => Some(body),
-    };
-    let needs_view = header.and_then(Value::as_object).is_some_and(|map| {
+    let needs_view = mapper.header(body).is_some_and(|map| {
         idempotency_key.is_some_and(|k| map.contains_key(k))
             || version_only.iter().any(|f| map.contains_key(f))
     });
@@ -222,11 +219,7 @@ pub fn change_hash(mapper: &Mapper, idempotency_key: Option<&str>, body: &Value)
         return content_hash(&serde_json::to_string(body).expect("a JSON value serialises"));
     }
     let mut view = body.clone();
-    let header = match mapper.envelope() {
-        Some(envelope) => view.get_mut(envelope),
-        None => Some(&mut view),
-    };
-    if let Some(map) = header.and_then(Value::as_object_mut) {
+    if let Some(map) = mapper.header_mut(&mut view) {
         if let Some(key) = idempotency_key {
             map.remove(key);
         }
@@ -421,20 +414,18 @@ where
         let mut events = Vec::new();
         while let Some((index, outcome)) = outcomes.next().await {
             let result = &mut results[index];
+            // Redelivered: a retry (after its hint), a blocked document, or one never started.
+            let delay = match &outcome {
+                Some(DocumentOutcome::Retry { after, .. }) => Some(after.unwrap_or_default()),
+                Some(DocumentOutcome::Blocked { .. }) | None => Some(Duration::ZERO),
+                Some(_) => None,
+            };
+            if let Some(delay) = delay {
+                result.retry = Some(result.retry.map_or(delay, |d| d.max(delay)));
+            }
             let Some(outcome) = outcome else {
-                result.retry = Some(result.retry.unwrap_or_default());
                 continue;
             };
-            match &outcome {
-                DocumentOutcome::Retry { after, .. } => {
-                    let delay = after.unwrap_or_default();
-                    result.retry = Some(result.retry.map_or(delay, |d| d.max(delay)));
-                }
-                DocumentOutcome::Blocked { .. } => {
-                    result.retry = Some(result.retry.unwrap_or_default());
-                }
-                _ => {}
-            }
             if let Some(origin) = &origins[index] {
                 self.history_of(&outcome, origin, &mut events);
             }
@@ -696,10 +687,7 @@ where
             None => self.create(&mut record, doc, create_now).await,
             Some(id) => self.update(&mut record, doc, id).await,
         };
-        match outcome {
-            Ok(written) => self.finish(record, written).await,
-            Err(e) => Err(e),
-        }
+        self.finish(record, outcome?).await
     }
 
     /// The body of this write: the mapping with the target's idempotency key set to a key of the
@@ -715,16 +703,8 @@ where
                 doc.hash,
                 record.revision
             );
-            let key: String = md5::Md5::digest(seed.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            let header = match self.scheme.mapper.envelope() {
-                Some(envelope) => body.get_mut(envelope),
-                None => Some(&mut body),
-            };
-            if let Some(map) = header.and_then(Value::as_object_mut) {
-                map.insert(field.to_owned(), Value::String(key));
+            if let Some(map) = self.scheme.mapper.header_mut(&mut body) {
+                map.insert(field.to_owned(), Value::String(md5_of(&seed)));
             }
         }
         body

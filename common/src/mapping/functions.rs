@@ -193,7 +193,12 @@ pub(crate) fn text_of(value: &Value) -> String {
 
 /// `md5(text)` → 32 lowercase hex digits.
 fn md5_hex(value: Value) -> String {
-    let digest = Md5::digest(text_of(&value).as_bytes());
+    md5_of(&text_of(&value))
+}
+
+/// The md5 of `text` as 32 lowercase hex digits (the mapping's `md5`, and Ferry's idempotency keys).
+pub fn md5_of(text: &str) -> String {
+    let digest = Md5::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

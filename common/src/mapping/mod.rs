@@ -438,9 +438,28 @@ impl Mapper {
         &self.program().version_only
     }
 
-    /// The envelope the body is wrapped in (`data` for Yonyou), if any.
-    pub fn envelope(&self) -> Option<&str> {
-        self.envelope.as_deref()
+    /// The header fields of a mapped body: inside its envelope (`data` for Yonyou), if any.
+    pub fn header<'a>(
+        &self,
+        body: &'a serde_json::Value,
+    ) -> Option<&'a Map<String, serde_json::Value>> {
+        match &self.envelope {
+            Some(envelope) => body.get(envelope),
+            None => Some(body),
+        }
+        .and_then(serde_json::Value::as_object)
+    }
+
+    /// [`Mapper::header`], to change.
+    pub fn header_mut<'a>(
+        &self,
+        body: &'a mut serde_json::Value,
+    ) -> Option<&'a mut Map<String, serde_json::Value>> {
+        match &self.envelope {
+            Some(envelope) => body.get_mut(envelope),
+            None => Some(body),
+        }
+        .and_then(serde_json::Value::as_object_mut)
     }
 
     /// Maps one source document to the request body of the target API (envelope included).
