@@ -73,6 +73,9 @@ pub struct PushConfig {
     pub retry_min: String,
     /// The longest redelivery delay.
     pub retry_max: String,
+    /// Rounds of retries a message's documents get (each after the backoff) before the message's
+    /// own deliveries count toward `max_receives` and the dead-letter queue.
+    pub retry_limit: u32,
     /// How long one poll may run before it stops cleanly and resumes next time.
     pub poll_budget: String,
 }
@@ -82,9 +85,10 @@ impl Default for PushConfig {
         PushConfig {
             max_receives: 5,
             visibility: "5m".into(),
-            claim_ttl: "10m".into(),
+            claim_ttl: "3m".into(),
             retry_min: "1s".into(),
             retry_max: "60s".into(),
+            retry_limit: 300,
             poll_budget: "10m".into(),
         }
     }

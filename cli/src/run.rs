@@ -92,6 +92,22 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
     let engine = load(&args.config)?;
     let runtime = crate::async_runtime()?;
     runtime.block_on(async {
+        // Claims a stopped run left: their documents cannot be pushed before the claims lapse.
+        // Said up front, so a run that waits for them is not mistaken for a hung one.
+        let (claims, wait) = engine.stopped_claims().await?;
+        if claims > 0 {
+            let secs = wait.as_secs_f64().ceil() as u64;
+            eprintln!(
+                "waiting {secs} s for {claims} claim{} of a stopped run to lapse (documents it was \
+                 pushing when it stopped; they are settled, never written twice)",
+                if claims == 1 { "" } else { "s" }
+            );
+            tracing::warn!(
+                claims,
+                wait_s = secs,
+                "waiting for claims of a stopped run to lapse"
+            );
+        }
         if args.once {
             let mut failed = false;
             for index in 0..engine.schemes.len() {

@@ -11,8 +11,9 @@ use std::time::Duration;
 use ferry_common::Scheme;
 use ferry_common::embedded::{EmbeddedQueue, EmbeddedStore};
 use ferry_common::engine::{
-    AnyTarget, DocumentOutcome, Pacer, PageEvent, PageQueue, PollReport, Poller, Pusher,
-    RATE_SHARE, TargetPacers, WdtSource, blocked_by, endpoints_for, redelivery_delay,
+    AnyTarget, Backoff, DocumentOutcome, Next, Pacer, PageEvent, PageQueue, PollReport, Poller,
+    Pusher, RATE_SHARE, RecordState, RecordStore, TargetPacers, WdtSource, blocked_by,
+    endpoints_for,
 };
 use ferry_common::scheme::scheme_position;
 use jiff::Timestamp;
@@ -35,6 +36,9 @@ pub struct Settings {
     pub retry_min: Duration,
     /// Longest redelivery delay.
     pub retry_max: Duration,
+    /// Rounds of retries a message's documents get before its own deliveries count toward the
+    /// dead-letter queue.
+    pub retry_limit: u32,
     /// Time budget of one poll.
     pub poll_budget: Duration,
     /// How long a poller's lease holds between renewals.
@@ -58,6 +62,7 @@ impl Settings {
             claim_ttl: duration("claim_ttl", &config.claim_ttl)?,
             retry_min: duration("retry_min", &config.retry_min)?,
             retry_max: duration("retry_max", &config.retry_max)?,
+            retry_limit: config.retry_limit,
             poll_budget: duration("poll_budget", &config.poll_budget)?,
             lease: Duration::from_secs(60),
             batch: 10,
@@ -149,13 +154,35 @@ impl Runtime {
         &self.settings
     }
 
-    fn backoff(&self, receive_count: u32, hint: Duration) -> Duration {
-        redelivery_delay(
-            self.settings.retry_min,
-            self.settings.retry_max,
-            receive_count,
-            hint,
-        )
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            min: self.settings.retry_min,
+            max: self.settings.retry_max,
+            limit: self.settings.retry_limit,
+        }
+    }
+
+    /// Documents claimed by a run that stopped without finishing them (or by another run on this
+    /// store): how many, and how long until the last of those claims lapses. Nothing can push
+    /// them before; `ferry run` says so rather than waiting in silence.
+    pub async fn stopped_claims(&self) -> Result<(u64, Duration), String> {
+        let now = Timestamp::now();
+        let (mut count, mut longest) = (0, Duration::ZERO);
+        for run in &self.schemes {
+            let claimed = self
+                .store
+                .list(run.scheme.id(), Some(RecordState::InProgress), usize::MAX)
+                .await
+                .map_err(|e| e.to_string())?;
+            for record in claimed {
+                if let Some(until) = record.claim_until.filter(|t| *t > now) {
+                    count += 1;
+                    let left = Duration::try_from(until.duration_since(now)).unwrap_or_default();
+                    longest = longest.max(left);
+                }
+            }
+        }
+        Ok((count, longest))
     }
 
     /// One poll of scheme `index`, queueing what it finds.
@@ -190,6 +217,8 @@ impl Runtime {
             first_start: run.start,
             on_page,
             replay: false,
+            // Embedded pushes have no deadline: messages hold as many documents as fit.
+            message_documents: usize::MAX,
         }
     }
 
@@ -215,26 +244,27 @@ impl Runtime {
             records: &self.store,
             pacer: run.pacer.clone(),
             claim_ttl: self.settings.claim_ttl,
+            deadline: None,
+            backoff: self.backoff(),
         };
         let results = pusher.push_batch(&deliveries).await;
         let blocked = blocked_by(&results).map(str::to_owned);
-        for (result, delivery) in results.iter().zip(&deliveries) {
+        for result in &results {
             for outcome in &result.documents {
                 tally.add(outcome);
                 on_document(outcome);
             }
-            match result.retry {
-                None => run.queue.delete(&result.receipt).await,
-                Some(hint) => {
-                    // Refused credentials: no quick retry passes; the run stops below.
-                    let hint = if blocked.is_some() {
-                        self.settings.retry_max
-                    } else {
-                        hint
-                    };
+            match &result.next {
+                Next::Done => run.queue.delete(&result.receipt).await,
+                Next::HandBack { body, delay, .. } => {
                     tally.redeliveries += 1;
-                    let delay = self.backoff(delivery.receive_count, hint);
-                    run.queue.retry_after(&result.receipt, delay).await
+                    run.queue
+                        .hand_back(&result.receipt, body.clone(), *delay)
+                        .await
+                }
+                Next::Redeliver(delay) => {
+                    tally.redeliveries += 1;
+                    run.queue.retry_after(&result.receipt, *delay).await
                 }
             }
             .map_err(|e| e.to_string())?;

@@ -21,6 +21,7 @@ pub(crate) fn test_settings() -> Settings {
         claim_ttl: Duration::from_secs(2),
         retry_min: Duration::from_millis(50),
         retry_max: Duration::from_millis(400),
+        retry_limit: 1_000,
         poll_budget: Duration::from_secs(120),
         lease: Duration::from_secs(3),
         batch: 10,

@@ -194,7 +194,10 @@ impl AwsWorld {
                 claim_ttl: Duration::from_secs(2),
                 retry_min: Duration::from_secs(0),
                 retry_max: Duration::from_secs(1),
+                // Checked against the test queues' 30 s visibility (6 ×) and the 2 s claims.
+                push_timeout: Duration::from_secs(1),
                 first_start,
+                ..Tuning::default()
             },
         }
     }

@@ -16,6 +16,7 @@ use aws_config::SdkConfig;
 
 use crate::Scheme;
 use crate::connector::{Clients, HttpSettings, RetrySettings};
+use crate::engine::timing::{self, PushTiming, TimingSettings};
 use crate::engine::{AnyTarget, Pacer, RATE_SHARE, TargetPacers, WdtSource, endpoints_for};
 use crate::scheme::config::TargetConnector;
 use crate::scheme::scheme_position;
@@ -63,8 +64,18 @@ pub struct Tuning {
     pub claim_ttl: Duration,
     /// The first redelivery delay after a retryable failure (`FERRY_RETRY_MIN`).
     pub retry_min: Duration,
-    /// The longest redelivery delay (`FERRY_RETRY_MAX`).
+    /// The longest redelivery delay (`FERRY_RETRY_MAX`, at most 15 minutes: SQS's longest
+    /// message delay).
     pub retry_max: Duration,
+    /// Rounds of retries a page's documents get by hand-back before the page's own deliveries
+    /// count toward the queue's `maxReceiveCount` (`FERRY_RETRY_LIMIT`).
+    pub retry_limit: u32,
+    /// How long a poller's lease holds between renewals (`FERRY_POLL_LEASE`): a crashed poll
+    /// blocks its scheme this long at most.
+    pub poll_lease: Duration,
+    /// The push function's timeout (`FERRY_PUSH_TIMEOUT`, the template's `PushTimeout`): what the
+    /// claim TTL, the queues' visibility and the page messages' size are checked and sized against.
+    pub push_timeout: Duration,
     /// Where a scheme's first poll starts (`FERRY_START`, Beijing time), when the scheme names no
     /// `window.start`; without either, the first poll covers the scheme's lookback.
     pub first_start: Option<jiff::Timestamp>,
@@ -76,6 +87,9 @@ impl Default for Tuning {
             claim_ttl: Duration::from_secs(300),
             retry_min: Duration::from_secs(5),
             retry_max: Duration::from_secs(300),
+            retry_limit: 300,
+            push_timeout: Duration::from_secs(60),
+            poll_lease: Duration::from_secs(60),
             first_start: None,
         }
     }
@@ -123,6 +137,15 @@ impl DeploymentConfig {
             claim_ttl: duration("FERRY_CLAIM_TTL", defaults.claim_ttl)?,
             retry_min: duration("FERRY_RETRY_MIN", defaults.retry_min)?,
             retry_max: duration("FERRY_RETRY_MAX", defaults.retry_max)?,
+            retry_limit: match var("FERRY_RETRY_LIMIT").filter(|v| !v.trim().is_empty()) {
+                None => defaults.retry_limit,
+                Some(text) => text
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("FERRY_RETRY_LIMIT: '{text}' is not a whole number"))?,
+            },
+            push_timeout: duration("FERRY_PUSH_TIMEOUT", defaults.push_timeout)?,
+            poll_lease: duration("FERRY_POLL_LEASE", defaults.poll_lease)?,
             first_start: match var("FERRY_START").filter(|v| !v.trim().is_empty()) {
                 None => None,
                 Some(text) => Some(crate::time::from_beijing(
@@ -271,6 +294,31 @@ impl Deployment {
         self
     }
 
+    /// Checks the timing settings the functions run with against each other and the queues
+    /// (claim TTL, visibility, retry delays, rate limits per push instance): the Lambdas refuse
+    /// to start on an error, naming each problem. The operator CLI does not need them.
+    pub fn check_timing(&self) -> Result<(), String> {
+        let problems = timing::check(&timing_settings(&self.config, &self.schemes, &self.queues));
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "the deployment's timing settings cannot work together:\n- {}",
+            problems.join("\n- ")
+        ))
+    }
+
+    /// One push instance's timing against scheme `id`'s target.
+    pub fn push_timing(&self, scheme: &Scheme) -> PushTiming {
+        push_timing(&self.config, scheme)
+    }
+
+    /// The most documents a page message of `scheme` carries: about what one push invocation
+    /// can write at its target's pace, so that a message is one invocation's work.
+    pub fn message_documents(&self, scheme: &Scheme) -> usize {
+        self.push_timing(scheme).documents_per_invocation().max(1)
+    }
+
     /// The ids of the schemes this deployment runs.
     pub fn scheme_ids(&self) -> Vec<&str> {
         self.schemes.iter().map(|s| s.id()).collect()
@@ -332,6 +380,59 @@ impl Deployment {
             version,
             schemes: parts,
         })
+    }
+}
+
+/// The rate limit (calls a minute) of `scheme`'s target in this deployment: the contract's
+/// override, else the scheme's own.
+fn rate_limit(config: &DeploymentConfig, scheme: &Scheme) -> Option<u32> {
+    let connector = scheme.config.target.connector.value.name();
+    config
+        .rate_limits
+        .get(connector)
+        .copied()
+        .or(scheme.push.rate_limit)
+}
+
+/// One push instance's timing against `scheme`'s target.
+fn push_timing(config: &DeploymentConfig, scheme: &Scheme) -> PushTiming {
+    let instances = f64::from(config.push_concurrency.max(1));
+    PushTiming {
+        timeout: config.tuning.push_timeout,
+        period: rate_limit(config, scheme).map(|limit| {
+            Duration::from_secs_f64(60.0 / (f64::from(limit.max(1)) * RATE_SHARE / instances))
+        }),
+    }
+}
+
+fn timing_settings(
+    config: &DeploymentConfig,
+    schemes: &[Arc<Scheme>],
+    queues: &BTreeMap<String, SqsQueue>,
+) -> TimingSettings {
+    let mut targets: Vec<(String, u32, u32, PushTiming)> = Vec::new();
+    for scheme in schemes {
+        let connector = scheme.config.target.connector.value.name();
+        if let Some(limit) = rate_limit(config, scheme)
+            && !targets.iter().any(|(c, ..)| c == connector)
+        {
+            targets.push((
+                connector.to_owned(),
+                limit,
+                config.push_concurrency,
+                push_timing(config, scheme),
+            ));
+        }
+    }
+    TimingSettings {
+        push_timeout: config.tuning.push_timeout,
+        claim_ttl: config.tuning.claim_ttl,
+        retry_max: config.tuning.retry_max,
+        visibility: queues
+            .iter()
+            .filter_map(|(c, q)| Some((c.clone(), q.visibility()?)))
+            .collect(),
+        targets,
     }
 }
 

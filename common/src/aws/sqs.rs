@@ -28,6 +28,7 @@ pub struct SqsQueue {
     client: Client,
     url: String,
     dead_letter_url: Option<String>,
+    visibility: Option<Duration>,
 }
 
 fn failure<E: std::error::Error + 'static>(operation: String, error: E) -> StoreError {
@@ -49,6 +50,7 @@ impl SqsQueue {
             client,
             url: url.into(),
             dead_letter_url,
+            visibility: None,
         }
     }
 
@@ -59,9 +61,15 @@ impl SqsQueue {
             .get_queue_attributes()
             .queue_url(&url)
             .attribute_names(QueueAttributeName::RedrivePolicy)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
             .send()
             .await
             .map_err(|e| failure(format!("read redrive policy of {url}"), e))?;
+        let visibility = reply
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_secs);
         let policy = reply
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy));
@@ -88,7 +96,10 @@ impl SqsQueue {
                 found.queue_url().map(str::to_owned)
             }
         };
-        Ok(SqsQueue::new(client, url, dead_letter_url))
+        Ok(SqsQueue {
+            visibility,
+            ..SqsQueue::new(client, url, dead_letter_url)
+        })
     }
 
     /// The queue's URL.
@@ -96,15 +107,29 @@ impl SqsQueue {
         &self.url
     }
 
+    /// Sends one message, first visible after `delay` (at most 15 minutes).
+    pub async fn send_after(&self, body: String, delay: Duration) -> Result<(), StoreError> {
+        self.send_batch(std::slice::from_ref(&body), delay).await
+    }
+
+    /// The queue's visibility timeout, if read by [`SqsQueue::discover`].
+    pub fn visibility(&self) -> Option<Duration> {
+        self.visibility
+    }
+
     /// The dead-letter queue's URL, if the queue has one.
     pub fn dead_letter_url(&self) -> Option<&str> {
         self.dead_letter_url.as_deref()
     }
 
-    fn entry(id: usize, body: &str) -> SendMessageBatchRequestEntry {
+    fn entry(id: usize, body: &str, delay: Duration) -> SendMessageBatchRequestEntry {
         let mut entry = SendMessageBatchRequestEntry::builder()
             .id(id.to_string())
             .message_body(body);
+        if !delay.is_zero() {
+            // SQS's ceiling on a message's delay is 15 minutes.
+            entry = entry.delay_seconds(delay.as_secs().min(900) as i32);
+        }
         if let Some(envelope) = Envelope::read(body) {
             entry = entry
                 .message_attributes("scheme", attribute("String", envelope.scheme))
@@ -117,12 +142,12 @@ impl SqsQueue {
     }
 
     /// Sends one batch, trying the entries SQS failed again (throttling, a partial outage).
-    async fn send_batch(&self, bodies: &[String]) -> Result<(), StoreError> {
+    async fn send_batch(&self, bodies: &[String], delay: Duration) -> Result<(), StoreError> {
         let mut pending: Vec<usize> = (0..bodies.len()).collect();
         for attempt in 1..=SEND_ATTEMPTS {
             let entries = pending
                 .iter()
-                .map(|&i| Self::entry(i, &bodies[i]))
+                .map(|&i| Self::entry(i, &bodies[i], delay))
                 .collect();
             let reply = self
                 .client
@@ -228,7 +253,7 @@ pub fn batches(bodies: &[String], limit: usize) -> Vec<&[String]> {
 impl PageQueue for SqsQueue {
     async fn send(&self, bodies: Vec<String>) -> Result<(), StoreError> {
         for batch in batches(&bodies, MAX_MESSAGE_BYTES) {
-            self.send_batch(batch).await?;
+            self.send_batch(batch, Duration::ZERO).await?;
         }
         Ok(())
     }
@@ -269,6 +294,18 @@ impl PageQueue for SqsQueue {
             .await
             .map_err(|e| failure(format!("reschedule a message of {}", self.url), e))?;
         Ok(())
+    }
+
+    /// Sends the continuation, then deletes the delivered message (the push function's role
+    /// needs `sqs:SendMessage` on its queues for this).
+    async fn hand_back(
+        &self,
+        receipt: &str,
+        body: String,
+        delay: Duration,
+    ) -> Result<(), StoreError> {
+        self.send_batch(std::slice::from_ref(&body), delay).await?;
+        self.delete(receipt).await
     }
 
     async fn depth(&self) -> Result<u64, StoreError> {

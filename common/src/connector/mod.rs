@@ -20,5 +20,5 @@ pub use clients::{Clients, ConnectorsConfig};
 pub use encode::encode;
 pub use http::{HttpSettings, install_crypto_provider};
 pub use outcome::{CallError, FailureClass, Saved};
-pub use retry::RetrySettings;
+pub use retry::{RetrySettings, throttled_calls};
 pub use secret::Secret;

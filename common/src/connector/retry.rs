@@ -70,6 +70,9 @@ impl RetrySettings {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
+            if error.retry_after.is_some() {
+                count_throttled(error.service);
+            }
             let repeatable = match error.class {
                 FailureClass::Retryable => true,
                 FailureClass::Ambiguous => idempotent,
@@ -102,4 +105,25 @@ impl RetrySettings {
             past_retries += 1;
         }
     }
+}
+
+/// Calls each service refused asking for a wait (throttling), in this process so far.
+static THROTTLED: std::sync::Mutex<Vec<(&'static str, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn count_throttled(service: &'static str) {
+    let mut counts = THROTTLED.lock().unwrap_or_else(|p| p.into_inner());
+    match counts.iter_mut().find(|(s, _)| *s == service) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((service, 1)),
+    }
+}
+
+/// Calls `service` (`wdt`, `kingdee`, `yonyou`) refused for throttling in this process so far: a
+/// metric takes the difference over a batch.
+pub fn throttled_calls(service: &str) -> u64 {
+    let counts = THROTTLED.lock().unwrap_or_else(|p| p.into_inner());
+    counts
+        .iter()
+        .find(|(s, _)| *s == service)
+        .map_or(0, |(_, n)| *n)
 }

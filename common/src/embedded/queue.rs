@@ -152,6 +152,25 @@ impl PageQueue for EmbeddedQueue {
         Ok(())
     }
 
+    /// One statement: the body, visibility and receive count change together.
+    async fn hand_back(
+        &self,
+        receipt: &str,
+        body: String,
+        delay: Duration,
+    ) -> Result<(), StoreError> {
+        let at = millis(Timestamp::now()) + ms(delay);
+        self.store
+            .lock()
+            .execute(
+                "UPDATE messages SET body = ?2, visible_at = ?3, receive_count = 0, receipt = NULL
+                 WHERE receipt = ?1 AND dead_at IS NULL",
+                params![receipt, body, at],
+            )
+            .map_err(|e| self.fail("hand back to", e))?;
+        Ok(())
+    }
+
     async fn depth(&self) -> Result<u64, StoreError> {
         self.store
             .lock()

@@ -33,8 +33,17 @@ pub struct PageMessage {
     /// same idempotency rules: a replay never creates a second bill).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replay: bool,
+    /// How many rounds of retries its documents have had: a message handed back by push after a
+    /// retryable failure carries the count on (its backoff grows with it), since a handed-back
+    /// message is new to the queue and its receive count starts again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
     /// The documents, exactly as the source sent them.
     pub documents: Vec<Box<RawValue>>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A page message's envelope read without its documents (they are skipped, not parsed): what
@@ -81,13 +90,16 @@ pub struct Oversize {
     pub bytes: usize,
 }
 
-/// Cuts a page's documents into message bodies of at most `limit` bytes each. Documents that would not
-/// fit even alone come back separately, to be recorded as failures instead of sent.
+/// Cuts a page's documents into message bodies of at most `limit` bytes and `max_documents`
+/// documents each. Documents that would not fit even alone come back separately, to be recorded as
+/// failures instead of sent.
 pub fn pack(
     header: &PageHeader,
     documents: Vec<Box<RawValue>>,
     limit: usize,
+    max_documents: usize,
 ) -> (Vec<String>, Vec<Oversize>) {
+    let max_documents = max_documents.max(1);
     let budget = limit.saturating_sub(ENVELOPE_ROOM + header.scheme.len());
     let mut bodies = Vec::new();
     let mut oversize = Vec::new();
@@ -104,6 +116,7 @@ pub fn pack(
             part: bodies.len() as u32,
             fetched_at: Some(header.fetched_at),
             replay: header.replay,
+            retries: 0,
             documents: std::mem::take(batch),
         };
         bodies.push(serde_json::to_string(&message).expect("raw JSON serialises"));
@@ -114,7 +127,7 @@ pub fn pack(
             oversize.push(Oversize { document, bytes });
             continue;
         }
-        if size + bytes > budget {
+        if size + bytes > budget || batch.len() >= max_documents {
             flush(&mut batch, &mut bodies);
             size = 0;
         }
@@ -147,7 +160,7 @@ mod tests {
             fetched_at: Timestamp::UNIX_EPOCH,
             replay: true,
         };
-        let (bodies, oversize) = pack(&header, docs, MAX_MESSAGE_BYTES);
+        let (bodies, oversize) = pack(&header, docs, MAX_MESSAGE_BYTES, usize::MAX);
         assert_eq!(oversize.len(), 1);
         assert!(bodies.len() >= 2);
         let mut seen = 0;
@@ -160,5 +173,16 @@ mod tests {
             seen += message.documents.len();
         }
         assert_eq!(seen, 50);
+        // Sized to a push invocation's work: at most 7 documents a message.
+        let docs: Vec<_> = (0..50).map(|n| doc(n, 10)).collect();
+        let (bodies, _) = pack(&header, docs, MAX_MESSAGE_BYTES, 7);
+        assert_eq!(bodies.len(), 8);
+        assert!(bodies.iter().all(|b| {
+            serde_json::from_str::<PageMessage>(b)
+                .unwrap()
+                .documents
+                .len()
+                <= 7
+        }));
     }
 }

@@ -9,6 +9,7 @@ pub mod poll;
 pub mod ports;
 pub mod push;
 pub mod record;
+pub mod timing;
 pub mod window;
 
 pub use endpoints::{Addressed, AnyTarget, Bill, SourceApi, TargetApi, WdtSource, endpoints_for};
@@ -20,8 +21,9 @@ pub use ports::{
     RecordStore, StoreError,
 };
 pub use push::{
-    DocumentOutcome, MessageResult, Note, Pusher, blocked_by, change_hash, content_hash,
-    redelivery_delay,
+    Backoff, Deadline, DocumentOutcome, MAX_HAND_BACK_DELAY, MessageResult, Next, Note, Pusher,
+    blocked_by, change_hash, content_hash, redelivery_delay,
 };
 pub use record::{RecordState, SyncRecord, Verdict};
+pub use timing::{PushTiming, TimingSettings};
 pub use window::{Window, plan};

@@ -68,16 +68,26 @@ impl Pacer {
         self.period
     }
 
-    /// Waits for the next slot.
-    pub async fn wait(&self) {
+    /// Waits for the next slot if it comes before `end`; `false` (at once, no slot taken) if not.
+    pub async fn wait_until(&self, end: Instant) -> bool {
         let slot = {
             let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let slot = (*next).max(now);
+            let slot = (*next).max(Instant::now());
+            if slot >= end {
+                return false;
+            }
             *next = slot + self.period;
             slot
         };
         tokio::time::sleep_until(slot).await;
+        true
+    }
+
+    /// Waits for the next slot.
+    pub async fn wait(&self) {
+        // A year is "no end": any slot comes before it.
+        self.wait_until(Instant::now() + Duration::from_secs(366 * 86_400))
+            .await;
     }
 }
 

@@ -23,6 +23,11 @@ use crate::mapping::PageRequest;
 /// How many times a window is paged again when its documents do not add up to its count.
 const MAX_WINDOW_PASSES: u32 = 3;
 
+/// The most pages a scheduled poll walks as one window: a larger window is cut in two (by time,
+/// down to a second) and the cursor moves past each part, so a run that cannot page a whole day
+/// still makes progress, and a backlog is caught up however long it is.
+pub const MAX_WINDOW_PAGES: u64 = 20;
+
 /// What one poll needs.
 pub struct Poller<'a, C, R, Q, A> {
     /// The scheme.
@@ -50,6 +55,9 @@ pub struct Poller<'a, C, R, Q, A> {
     pub on_page: &'a (dyn Fn(&PageEvent) + Send + Sync),
     /// Mark what it queues as an operator's replay (documents that failed before are pushed again).
     pub replay: bool,
+    /// The most documents one message carries (about one push invocation's work at the target's
+    /// pace); `usize::MAX` for as many as fit.
+    pub message_documents: usize,
 }
 
 /// One page queued.
@@ -77,6 +85,9 @@ pub enum Stop {
     Leased,
     /// The lease was lost mid-run (another poller took over after it lapsed).
     LeaseLost,
+    /// A window's documents still did not add up to its count after every re-paging pass: it
+    /// stays open (the cursor is before it) for the next run, and the poll says so.
+    Unverified,
 }
 
 /// What one poll did.
@@ -94,6 +105,9 @@ pub struct PollReport {
     pub messages: u64,
     /// Documents too large for a message, recorded as failed.
     pub oversize: u64,
+    /// Windows whose documents did not add up to their count after every re-paging pass (left
+    /// open for the next run).
+    pub unverified: u64,
     /// The cursor afterwards (Beijing time).
     pub cursor: Option<String>,
 }
@@ -107,6 +121,7 @@ impl PollReport {
             documents: 0,
             messages: 0,
             oversize: 0,
+            unverified: 0,
             cursor: None,
         }
     }
@@ -169,6 +184,10 @@ enum Walked {
     Complete,
     OutOfTime,
     LeaseLost,
+    /// Its documents never added up to its count.
+    Unverified,
+    /// More than [`MAX_WINDOW_PAGES`] pages: to be cut in two first (nothing was queued).
+    TooBig,
 }
 
 impl<C, R, Q, A> Poller<'_, C, R, Q, A>
@@ -218,51 +237,75 @@ where
             cursor.position.or(self.first_start),
             now,
         ) {
-            if self.deadline.saturating_duration_since(Instant::now()) <= self.reserve {
-                report.stop = Stop::Budget;
-                return Ok(());
-            }
-            if !self.lease_from(Timestamp::now()).await? {
-                report.stop = Stop::LeaseLost;
-                return Ok(());
-            }
-            match self.walk(window, report, true).await? {
-                Walked::OutOfTime => {
+            // Parts still to walk, the next one last.
+            let mut parts = vec![window];
+            while let Some(part) = parts.pop() {
+                if self.out_of_time() {
                     report.stop = Stop::Budget;
                     return Ok(());
                 }
-                Walked::LeaseLost => {
+                if !self.lease_from(Timestamp::now()).await? {
                     report.stop = Stop::LeaseLost;
                     return Ok(());
                 }
-                Walked::Complete => {}
+                match self.walk(part, report, true).await? {
+                    Walked::OutOfTime => {
+                        report.stop = Stop::Budget;
+                        return Ok(());
+                    }
+                    Walked::LeaseLost => {
+                        report.stop = Stop::LeaseLost;
+                        return Ok(());
+                    }
+                    Walked::Unverified => {
+                        report.unverified += 1;
+                        report.stop = Stop::Unverified;
+                        return Ok(());
+                    }
+                    Walked::TooBig => {
+                        let (first, second) = halves(part);
+                        parts.push(second);
+                        parts.push(first);
+                        continue;
+                    }
+                    Walked::Complete => {}
+                }
+                if !self
+                    .cursors
+                    .advance(scheme, &self.holder, part.end, Timestamp::now())
+                    .await?
+                {
+                    report.stop = Stop::LeaseLost;
+                    return Ok(());
+                }
+                report.windows += 1;
+                report.cursor = Some(part.end_text());
+                tracing::debug!(scheme, window = %part, "window queued; cursor advanced");
             }
-            if !self
-                .cursors
-                .advance(scheme, &self.holder, window.end, Timestamp::now())
-                .await?
-            {
-                report.stop = Stop::LeaseLost;
-                return Ok(());
-            }
-            report.windows += 1;
-            report.cursor = Some(window.end_text());
-            tracing::debug!(scheme, window = %window, "window queued; cursor advanced");
         }
         Ok(())
+    }
+
+    /// Whether the time left is within the reserve (the last page's send and the cursor's move).
+    fn out_of_time(&self) -> bool {
+        self.deadline.saturating_duration_since(Instant::now()) <= self.reserve
     }
 
     /// Re-reads `window` (cut to the API's span) and queues what it holds; the cursor stays put.
     pub async fn resync_window(&self, window: Window) -> Result<PollReport, PollError> {
         let mut report = PollReport::new();
         for part in window.split(self.scheme.window.max_span) {
-            if let Walked::OutOfTime | Walked::LeaseLost =
-                self.walk(part, &mut report, false).await?
-            {
-                report.stop = Stop::Budget;
-                return Ok(report);
+            match self.walk(part, &mut report, false).await? {
+                Walked::OutOfTime | Walked::LeaseLost => {
+                    report.stop = Stop::Budget;
+                    return Ok(report);
+                }
+                Walked::Unverified => {
+                    report.unverified += 1;
+                    report.stop = Stop::Unverified;
+                }
+                Walked::Complete | Walked::TooBig => report.windows += 1,
             }
-            report.windows += 1;
         }
         Ok(report)
     }
@@ -338,12 +381,22 @@ where
         // (key → version) already queued from this window: repeats are not queued twice.
         let mut queued: HashMap<String, String> = HashMap::new();
         for pass in 0..MAX_WINDOW_PASSES {
-            let total = self.fetch(&window, 0, report, &mut queued).await?;
+            let first = self.read(&window, 0, report).await?;
+            let total = first.total_count.unwrap_or(first.documents.len() as u64);
+            let pages = total.div_ceil(u64::from(size));
+            // Only a scheduled poll cuts windows (its cursor moves part by part).
+            let splittable = window.end.duration_since(window.start).as_secs() >= 2;
+            if leased && pass == 0 && pages > MAX_WINDOW_PAGES && splittable {
+                return Ok(Walked::TooBig);
+            }
+            let total = self
+                .queue_page(&window, 0, first, report, &mut queued)
+                .await?;
             let last_page = (total.saturating_sub(1) / u64::from(size)) as u32;
             let mut final_total = total;
             if last_page > 0 {
                 for page in (1..=last_page).rev() {
-                    if Instant::now() >= self.deadline {
+                    if self.out_of_time() {
                         return Ok(Walked::OutOfTime);
                     }
                     if leased && !self.lease_from(Timestamp::now()).await? {
@@ -364,8 +417,17 @@ where
                 total = final_total,
                 "documents moved while the window was paged; paging it again"
             );
+            if self.out_of_time() {
+                return Ok(Walked::OutOfTime);
+            }
         }
-        Ok(Walked::Complete)
+        tracing::error!(
+            scheme = self.scheme.id(),
+            window = %window,
+            passes = MAX_WINDOW_PASSES,
+            "the window's documents never added up to its count; it stays open for the next run"
+        );
+        Ok(Walked::Unverified)
     }
 
     /// Reads and queues one page; returns the window's total as the page reported it (its own
@@ -377,9 +439,31 @@ where
         report: &mut PollReport,
         queued: &mut HashMap<String, String>,
     ) -> Result<u64, PollError> {
+        let page = self.read(window, page_no, report).await?;
+        self.queue_page(window, page_no, page, report, queued).await
+    }
+
+    /// Reads one page.
+    async fn read(
+        &self,
+        window: &Window,
+        page_no: u32,
+        report: &mut PollReport,
+    ) -> Result<crate::connector::wdt::Page, PollError> {
         let params = page_params(self.scheme, window, page_no)?;
         report.calls += 1;
-        let page = self.source.query(&params).await?;
+        Ok(self.source.query(&params).await?)
+    }
+
+    /// Queues a page read from `window`; returns the window's total as the page reported it.
+    async fn queue_page(
+        &self,
+        window: &Window,
+        page_no: u32,
+        page: crate::connector::wdt::Page,
+        report: &mut PollReport,
+        queued: &mut HashMap<String, String>,
+    ) -> Result<u64, PollError> {
         let key_field = self.scheme.mapper.key_field();
         let version_field = &self.scheme.config.source.version.value;
         let count = page.documents.len();
@@ -387,14 +471,17 @@ where
         for doc in &page.documents {
             let key = scalar_text(doc.get(key_field));
             let version = scalar_text(doc.get(version_field.as_str()));
-            if let Some(key) = key {
-                let version = version.unwrap_or_default();
-                if queued.get(&key) == Some(&version) {
-                    continue;
-                }
-                queued.insert(key, version);
+            // Documents without a key are queued anyway (push records them as failed with the
+            // reason) and counted by their content, so the window's count still adds up.
+            let key = key.unwrap_or_else(|| {
+                let text = serde_json::to_string(doc).expect("a JSON value serialises");
+                format!("\u{0}unkeyed:{}", super::push::content_hash(&text))
+            });
+            let version = version.unwrap_or_default();
+            if queued.get(&key) == Some(&version) {
+                continue;
             }
-            // Documents without a key are queued anyway: push records them as failed with the reason.
+            queued.insert(key, version);
             fresh.push(raw(doc));
         }
         report.documents += fresh.len() as u64;
@@ -425,7 +512,12 @@ where
             fetched_at: Timestamp::now(),
             replay: self.replay,
         };
-        let (bodies, oversize) = pack(&header, documents, self.queue.max_body());
+        let (bodies, oversize) = pack(
+            &header,
+            documents,
+            self.queue.max_body(),
+            self.message_documents,
+        );
         report.messages += bodies.len() as u64;
         if !bodies.is_empty() {
             self.queue.send(bodies).await?;
@@ -486,6 +578,20 @@ where
         }
         Ok(())
     }
+}
+
+/// A window of two seconds or more cut in two at its middle second (the halves share it, as split
+/// windows do).
+fn halves(window: Window) -> (Window, Window) {
+    let span = window.end.duration_since(window.start);
+    let middle = window
+        .start
+        .saturating_add(jiff::SignedDuration::from_secs(span.as_secs() / 2))
+        .expect("in range");
+    (
+        Window::new(window.start, middle).expect("ordered"),
+        Window::new(middle, window.end).expect("ordered"),
+    )
 }
 
 /// A document's field as text (WDT sends ids as numbers or strings).

@@ -227,6 +227,17 @@ pub trait PageQueue: Send + Sync {
         delay: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Replaces a delivered message by `body` (the documents still to do), first visible after
+    /// `delay`, its receive count started afresh: work that is slow, not broken, never counts
+    /// toward dead-lettering. A crash halfway may leave both messages; the sync records make the
+    /// second push of a document a no-op.
+    fn hand_back(
+        &self,
+        receipt: &str,
+        body: String,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Messages waiting or in flight (not dead).
     fn depth(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 

@@ -17,8 +17,9 @@
 //! Only real changes are written: the change check hashes the mapped body without the idempotency
 //! key and without fields derived from the document's version alone.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use super::endpoints::{Bill, TargetApi};
 use super::message::PageMessage;
@@ -51,7 +53,48 @@ pub struct Pusher<'a, R, T> {
     pub pacer: Option<Arc<Pacer>>,
     /// How long a claim holds before another pusher may retake the document.
     pub claim_ttl: Duration,
+    /// When to stop starting documents and making calls (an invocation's deadline less its
+    /// reserves); `None`: no deadline.
+    pub deadline: Option<Deadline>,
+    /// When documents that must be tried again come back.
+    pub backoff: Backoff,
 }
+
+/// The two instants a push with a deadline keeps to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    /// No document is started from here on: what is left is handed back.
+    pub starts_end: Instant,
+    /// No target call is made or waited for from here on: the rest of the time records outcomes,
+    /// hands messages back and flushes metrics.
+    pub calls_end: Instant,
+}
+
+/// When documents that must be tried again come back, and when the queue's own receive count
+/// takes over (and may dead-letter them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first wait.
+    pub min: Duration,
+    /// The longest wait (at most [`MAX_HAND_BACK_DELAY`] on a hand-back).
+    pub max: Duration,
+    /// Rounds of retries a message's documents get by hand-back; after that the message itself is
+    /// redelivered, each delivery counting toward the queue's dead-letter limit.
+    pub limit: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            min: Duration::from_secs(5),
+            max: Duration::from_secs(300),
+            limit: 300,
+        }
+    }
+}
+
+/// The longest a handed-back message can wait to be seen (SQS's `DelaySeconds` maximum).
+pub const MAX_HAND_BACK_DELAY: Duration = Duration::from_secs(900);
 
 /// What became of one document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -118,10 +161,90 @@ pub struct MessageResult {
     pub id: String,
     /// The receipt to delete or reschedule it with.
     pub receipt: String,
-    /// `None`: done, delete it. `Some(delay)`: leave it to be redelivered after `delay`.
-    pub retry: Option<Duration>,
-    /// Per document.
+    /// What becomes of the message.
+    pub next: Next,
+    /// Per document that was started.
     pub documents: Vec<DocumentOutcome>,
+}
+
+/// What becomes of a delivered message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Every document is settled: delete it.
+    Done,
+    /// Some documents are still to do (retries, or not started before the deadline): replace the
+    /// message by `body`, which holds only those, visible after `delay`. Its receive count starts
+    /// again: slow is not dead, and work already done is not repeated.
+    HandBack {
+        /// The continuation message.
+        body: String,
+        /// When it should be seen.
+        delay: Duration,
+        /// Documents in it that were not started at all (the deadline came first).
+        unstarted: usize,
+        /// Documents in it to be tried again.
+        retried: usize,
+    },
+    /// Deliver the message itself again after `delay`: its retries are spent, so the queue's
+    /// receive count decides, and dead-letters it after the queue's maximum.
+    Redeliver(Duration),
+}
+
+impl Next {
+    /// Whether the message's documents (some of them) come back.
+    pub fn comes_back(&self) -> bool {
+        !matches!(self, Next::Done)
+    }
+}
+
+/// Same-key documents of one process take turns instead of meeting each other's claims: two
+/// messages of one batch, or two batches in flight, holding one document.
+static TURNS: LazyLock<Turns> = LazyLock::new(Turns::default);
+
+#[derive(Default)]
+struct Turns(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+/// One document's turn; the next waiter goes when it is dropped.
+struct Turn {
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Turns {
+    async fn take(&'static self, key: String) -> Turn {
+        let lock = {
+            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(key.clone()).or_default().clone()
+        };
+        Turn {
+            guard: Some(lock.lock_owned().await),
+            key,
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut map = TURNS.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map holds it now: nobody waits, so the entry goes (the map stays small).
+        if map
+            .get(&self.key)
+            .is_some_and(|l| Arc::strong_count(l) == 1)
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// A message's documents still to do after a batch.
+#[derive(Default)]
+struct Left {
+    documents: Vec<Box<RawValue>>,
+    unstarted: usize,
+    retried: usize,
+    hint: Duration,
+    blocked: bool,
 }
 
 /// The mapped document and what identifies it.
@@ -354,23 +477,26 @@ where
     T: TargetApi,
 {
     /// Pushes the documents of `deliveries`, at most the scheme's concurrency at once, and appends
-    /// what became of each to its history.
+    /// what became of each to its history. Documents are not started once the deadline has come;
+    /// each message's unfinished documents (those and the ones to retry) are handed back.
     pub async fn push_batch(&self, deliveries: &[Delivery]) -> Vec<MessageResult> {
         let mut results: Vec<MessageResult> = Vec::with_capacity(deliveries.len());
-        let mut origins: Vec<Option<Origin>> = Vec::with_capacity(deliveries.len());
+        // Per message: where it came from, and its header (documents taken out) for a hand-back.
+        let mut origins: Vec<Option<(Origin, PageMessage)>> = Vec::with_capacity(deliveries.len());
         let mut work = Vec::new();
         for (index, delivery) in deliveries.iter().enumerate() {
             let mut result = MessageResult {
                 id: delivery.id.clone(),
                 receipt: delivery.receipt.clone(),
-                retry: None,
+                next: Next::Done,
                 documents: Vec::new(),
             };
             let mut origin = None;
             match serde_json::from_str::<PageMessage>(&delivery.body) {
-                Ok(message) if message.scheme == self.scheme.id() => {
-                    origin = Some(Origin::of(&message, delivery));
-                    work.extend(message.documents.into_iter().map(|doc| (index, doc)));
+                Ok(mut message) if message.scheme == self.scheme.id() => {
+                    let documents = std::mem::take(&mut message.documents);
+                    work.extend(documents.into_iter().map(|doc| (index, doc)));
+                    origin = Some((Origin::of(&message, delivery), message));
                 }
                 Ok(message) => result.documents.push(DocumentOutcome::Failed {
                     key: format!("message:{}", delivery.id),
@@ -393,50 +519,110 @@ where
             results.push(result);
         }
         let concurrency = self.scheme.push.concurrency.max(1);
-        let origins = &origins;
+        let origins_ref = &origins;
         // Set once the target refuses Ferry's credentials: documents not yet started are left for
         // redelivery untouched, since every one of them would be refused the same way.
         let blocked = AtomicBool::new(false);
         let blocked = &blocked;
+        let deadline = self.deadline.map(|d| d.starts_end);
         let mut outcomes = futures_util::stream::iter(work)
             .map(|(index, doc)| async move {
-                if blocked.load(Ordering::SeqCst) {
-                    return (index, None);
+                let late = deadline.is_some_and(|d| Instant::now() >= d);
+                if late || blocked.load(Ordering::SeqCst) {
+                    return (index, doc, None);
                 }
-                let replay = origins[index].as_ref().is_some_and(|o| o.replay);
+                let replay = origins_ref[index].as_ref().is_some_and(|o| o.0.replay);
                 let outcome = self.push_document(&doc, replay).await;
                 if matches!(outcome, DocumentOutcome::Blocked { .. }) {
                     blocked.store(true, Ordering::SeqCst);
                 }
-                (index, Some(outcome))
+                (index, doc, Some(outcome))
             })
             .buffer_unordered(concurrency);
         let mut events = Vec::new();
-        while let Some((index, outcome)) = outcomes.next().await {
-            let result = &mut results[index];
-            // Redelivered: a retry (after its hint), a blocked document, or one never started.
-            let delay = match &outcome {
-                Some(DocumentOutcome::Retry { after, .. }) => Some(after.unwrap_or_default()),
-                Some(DocumentOutcome::Blocked { .. }) | None => Some(Duration::ZERO),
-                Some(_) => None,
-            };
-            if let Some(delay) = delay {
-                result.retry = Some(result.retry.map_or(delay, |d| d.max(delay)));
+        // Per message: the documents to hand back, how many were never started, the longest wait
+        // asked for, and whether the target refused Ferry's credentials.
+        let mut left: Vec<Left> = deliveries.iter().map(|_| Left::default()).collect();
+        while let Some((index, doc, outcome)) = outcomes.next().await {
+            let left = &mut left[index];
+            match &outcome {
+                None => {
+                    left.unstarted += 1;
+                    left.documents.push(doc);
+                }
+                Some(DocumentOutcome::Retry { after, .. }) => {
+                    left.retried += 1;
+                    left.hint = left.hint.max(after.unwrap_or_default());
+                    left.documents.push(doc);
+                }
+                Some(DocumentOutcome::Blocked { .. }) => {
+                    left.retried += 1;
+                    left.blocked = true;
+                    left.documents.push(doc);
+                }
+                Some(_) => {}
             }
             let Some(outcome) = outcome else {
                 continue;
             };
-            if let Some(origin) = &origins[index] {
+            if let Some((origin, _)) = &origins[index] {
                 self.history_of(&outcome, origin, &mut events);
             }
-            result.documents.push(outcome);
+            results[index].documents.push(outcome);
         }
         drop(outcomes);
         if let Err(e) = self.records.append(events).await {
             // The records hold the truth; a lost history entry is logged, not worth a redelivery.
             tracing::warn!(scheme = self.scheme.id(), error = %e, "history not written");
         }
+        let any_blocked = left.iter().any(|l| l.blocked);
+        for ((result, left), (origin, delivery)) in results
+            .iter_mut()
+            .zip(left)
+            .zip(origins.iter_mut().zip(deliveries))
+        {
+            if let Some((_, header)) = origin {
+                result.next = self.next(header, delivery, left, any_blocked);
+            }
+        }
         results
+    }
+
+    /// What becomes of a message, given the documents it has left.
+    fn next(
+        &self,
+        header: &mut PageMessage,
+        delivery: &Delivery,
+        left: Left,
+        blocked: bool,
+    ) -> Next {
+        if left.documents.is_empty() {
+            return Next::Done;
+        }
+        let backoff = &self.backoff;
+        let retries = header.retries + u32::from(left.retried > 0);
+        // Credentials refused: no quick retry can pass, so the longest wait.
+        let hint = if blocked { backoff.max } else { left.hint };
+        if retries > backoff.limit {
+            let delay = redelivery_delay(backoff.min, backoff.max, delivery.receive_count, hint);
+            return Next::Redeliver(delay);
+        }
+        let delay = if left.retried == 0 && !blocked {
+            // Only the deadline stopped them: they go on at once.
+            Duration::ZERO
+        } else {
+            redelivery_delay(backoff.min, backoff.max, retries, hint)
+        };
+        header.retries = retries;
+        header.documents = left.documents;
+        let body = serde_json::to_string(&*header).expect("raw JSON serialises");
+        header.documents = Vec::new();
+        Next::HandBack {
+            body,
+            delay: delay.min(MAX_HAND_BACK_DELAY),
+            unstarted: left.unstarted,
+            retried: left.retried,
+        }
     }
 
     /// The history entries of one outcome: when its page was fetched (and which delivery of it
@@ -480,6 +666,13 @@ where
             Ok(p) => p,
             Err(unmappable) => return self.record_unmappable(doc.get(), unmappable, now).await,
         };
+        // A document this process is pushing already (met twice in a batch, or in two batches at
+        // once) waits for that push to end, not for its claim to lapse.
+        let _turn = TURNS
+            .take(format!("{}\u{0}{}", self.scheme.id(), prepared.key))
+            .await;
+        // The wait may have been long: claims are judged from now.
+        let now = Timestamp::now();
         match self.sync(&prepared, now, replay).await {
             Ok(outcome) => outcome,
             Err(e) => retry_store(&prepared.key, e),
@@ -747,8 +940,7 @@ where
                 body
             }
         };
-        self.pace().await;
-        let refusal = match self.target.send(&body).await {
+        let refusal = match self.call(self.target.send(&body)).await {
             Ok(saved) => {
                 let created = !saved.repeat;
                 return Ok(Ok((saved, created)));
@@ -756,8 +948,7 @@ where
             Err(e) if e.class == FailureClass::Permanent => e,
             Err(e) => return Ok(Err(e.into())),
         };
-        self.pace().await;
-        match self.target.find(&record.number).await {
+        match self.call(self.target.find(&record.number)).await {
             Ok(None) => {
                 record.unsure = None;
                 Ok(Err(refusal.into()))
@@ -791,8 +982,7 @@ where
             id: id.clone(),
             lines: (!record.lines.is_empty()).then(|| record.lines.clone()),
         };
-        self.pace().await;
-        let addressed = match self.target.address(&body, &bill).await {
+        let addressed = match self.call(self.target.address(&body, &bill)).await {
             Ok(addressed) => addressed,
             Err(e) if e.class == FailureClass::Permanent => {
                 return Ok(Err(Stop::Conflict(format!(
@@ -806,8 +996,7 @@ where
         }
         // Whatever happens now, the lines the record knows may be stale.
         record.lines.clear();
-        self.pace().await;
-        let saved = match self.target.send(&addressed.wire).await {
+        let saved = match self.call(self.target.send(&addressed.wire)).await {
             Ok(saved) => saved,
             Err(e) if e.class == FailureClass::Permanent => {
                 record.unsure = None;
@@ -818,8 +1007,7 @@ where
             Err(e) => return Ok(Err(e.into())),
         };
         if !addressed.left_out.is_empty() {
-            self.pace().await;
-            match self.target.kept(&id, &addressed.left_out).await {
+            match self.call(self.target.kept(&id, &addressed.left_out)).await {
                 Ok(false) => {}
                 Ok(true) => {
                     record.unsure = None;
@@ -848,8 +1036,7 @@ where
             .repeat_window(&note.wire)
             .is_some_and(|window| note.at > 0 && note.age() < window.mul_f64(0.9));
         if fresh {
-            self.pace().await;
-            return match self.target.send(&note.wire).await {
+            return match self.call(self.target.send(&note.wire)).await {
                 Ok(saved) => Ok(Settled::Applied(saved)),
                 // Only successes are remembered: a refusal now means the first did not land.
                 Err(e) if e.class == FailureClass::Permanent => Ok(Settled::Absent),
@@ -863,8 +1050,7 @@ where
             }));
         }
         let number = self.target.number(&note.wire);
-        self.pace().await;
-        match self.target.find(&number).await {
+        match self.call(self.target.find(&number)).await {
             Ok(Some(bill)) => Ok(Settled::Applied(Saved {
                 target_id: bill.id,
                 repeat: true,
@@ -872,6 +1058,40 @@ where
             })),
             Ok(None) => Ok(Settled::Absent),
             Err(e) => Err(unknown(e)),
+        }
+    }
+
+    /// One target call: in its turn at the pacer, and cut off at the invocation's deadline. A call
+    /// whose turn comes too late is not made (nothing was sent); one still running at the deadline
+    /// is abandoned, its outcome unknown (the note, if it was a write, settles it next time).
+    async fn call<Answer>(
+        &self,
+        call: impl std::future::Future<Output = Result<Answer, CallError>>,
+    ) -> Result<Answer, CallError> {
+        let Some(deadline) = self.deadline else {
+            self.pace().await;
+            return call.await;
+        };
+        if let Some(pacer) = &self.pacer
+            && !pacer.wait_until(deadline.calls_end).await
+        {
+            return Err(CallError::new(
+                FailureClass::Retryable,
+                "ferry",
+                "pace",
+                None,
+                "the invocation's deadline comes before this call's turn at the target's rate limit",
+            ));
+        }
+        match tokio::time::timeout_at(deadline.calls_end, call).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::new(
+                FailureClass::Ambiguous,
+                "ferry",
+                "call",
+                None,
+                "cut off by the invocation's deadline; its outcome is unknown",
+            )),
         }
     }
 

@@ -14,11 +14,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-/// Time kept back from the deadline: the last page's send and the cursor's move must fit in it.
+/// Time kept back from the deadline: the last page's send and the cursor's move must fit in it
+/// (10 s, or a tenth of a shorter budget).
 const RESERVE: Duration = Duration::from_secs(10);
-
-/// How long the poller's lease holds between renewals (a crashed run's lease lapses after it).
-const LEASE: Duration = Duration::from_secs(60);
 
 /// What one invocation asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,11 +222,12 @@ pub async fn poll(
             queue: &parts.queue,
             holder: format!("poll-{}", context.request_id),
             deadline: tokio::time::Instant::now() + budget,
-            lease: LEASE,
-            reserve: RESERVE,
+            lease: deployment.config.tuning.poll_lease,
+            reserve: RESERVE.min(budget / 10),
             first_start: deployment.config.tuning.first_start,
             on_page: &on_page,
             replay: matches!(request, PollRequest::Keys { replay: true, .. }),
+            message_documents: deployment.message_documents(&parts.scheme),
         };
         let (kind, result) = match request {
             PollRequest::Scheduled { .. } => (
@@ -250,6 +249,8 @@ pub async fn poll(
         metrics.count("PagesQueued", report.messages);
         metrics.count("SourceCalls", report.calls);
         metrics.count("DocumentsOversize", report.oversize);
+        // A window left open because its documents never added up to its count: alarmed on.
+        metrics.count("WindowsUnverified", report.unverified);
         // The report carries the cursor the run left (Beijing time): no second read of the table.
         if kind == "scheduled"
             && let Some(position) = report.cursor.as_deref().and_then(|text| {

@@ -9,6 +9,8 @@ async fn main() -> Result<(), Error> {
     logging::init();
     let config = DeploymentConfig::from_env()?;
     let deployment = Deployment::new(&sdk_config().await, config).await?;
+    // Settings that cannot work together stop the function at start, each problem named.
+    deployment.check_timing()?;
     let deployment = &deployment;
     lambda_runtime::run(service_fn(move |event| {
         ferry_poll::handle(deployment, event)

@@ -1,18 +1,22 @@
 //! The push function's handler: an SQS batch from the event source mapping, grouped by scheme and
-//! pushed through the engine's pusher over DynamoDB; it answers `batchItemFailures` naming exactly
-//! the messages to deliver again, and delays each of those with a visibility change (backoff).
+//! pushed through the engine's pusher over DynamoDB, within the invocation's deadline. Documents
+//! still to do (retries, or not started before the deadline) are handed back as a new message,
+//! so slow work never counts toward dead-lettering; `batchItemFailures` names only the messages
+//! whose own redelivery is wanted.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use ferry_common::aws::Deployment;
 use ferry_common::aws::metrics::{Metrics, Unit};
+use ferry_common::connector::throttled_calls;
 use ferry_common::engine::{
-    Delivery, DocumentOutcome, Envelope, MessageResult, PageQueue, Pusher, blocked_by,
-    redelivery_delay,
+    Backoff, Delivery, DocumentOutcome, Envelope, MessageResult, Next, PageQueue, Pusher,
 };
+use jiff::Timestamp;
 use lambda_runtime::{Error, LambdaEvent};
-use std::time::Instant;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 /// Handles one invocation: the response the event source mapping reads.
@@ -20,7 +24,10 @@ pub async fn handle(
     deployment: &Deployment,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    push(deployment, event.payload).await
+    let (payload, context) = event.into_parts();
+    let now = Timestamp::now().as_millisecond().max(0) as u64;
+    let left = Duration::from_millis(context.deadline.saturating_sub(now));
+    push(deployment, payload, Instant::now() + left).await
 }
 
 fn delivery_of(message: &SqsMessage) -> Option<Delivery> {
@@ -37,12 +44,16 @@ fn delivery_of(message: &SqsMessage) -> Option<Delivery> {
     })
 }
 
-/// Pushes a batch. Each message ends in exactly one of: done (left out of the failures, so the
-/// event source mapping deletes it) or failed (listed by its own id, never an empty or unknown
-/// one, so only it is delivered again).
-pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
+/// Pushes a batch that must be done by `end`. Each message ends in exactly one of: done or handed
+/// back (left out of the failures, so the event source mapping deletes it), or failed (listed by
+/// its own id, never an empty or unknown one, so only it is delivered again).
+pub async fn push(
+    deployment: &Deployment,
+    event: SqsEvent,
+    end: Instant,
+) -> Result<SqsBatchResponse, Error> {
     let mut report = SqsBatchResponse::default();
-    // Messages by scheme, and which queue each came from (for the backoff's visibility change).
+    // Messages by scheme, and which queue each came from (for hand-backs and backoff).
     let mut by_scheme: BTreeMap<String, Vec<(Delivery, Option<String>)>> = BTreeMap::new();
     for message in &event.records {
         let Some(delivery) = delivery_of(message) else {
@@ -77,6 +88,12 @@ pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<SqsBatchRe
             return Ok(report);
         }
     };
+    let tuning = &deployment.config.tuning;
+    let backoff = Backoff {
+        min: tuning.retry_min,
+        max: tuning.retry_max,
+        limit: tuning.retry_limit,
+    };
     for (scheme_id, deliveries) in by_scheme {
         let parts = match connected.scheme(&scheme_id) {
             Ok(parts) => parts,
@@ -103,10 +120,13 @@ pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<SqsBatchRe
                 target: &parts.target,
                 records: &deployment.store,
                 pacer: parts.pacer.clone(),
-                claim_ttl: deployment.config.tuning.claim_ttl,
+                claim_ttl: tuning.claim_ttl,
+                deadline: Some(deployment.push_timing(&parts.scheme).deadline(end)),
+                backoff,
             };
             let batch: Vec<Delivery> = deliveries.iter().map(|(d, _)| d.clone()).collect();
-            let started = Instant::now();
+            let started = std::time::Instant::now();
+            let throttled_before = throttled_calls(target_service(&parts.scheme));
             let results = pusher.push_batch(&batch).await;
             let mut metrics = Metrics::new(parts.scheme.id());
             metrics.put(
@@ -114,21 +134,26 @@ pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<SqsBatchRe
                 Unit::Milliseconds,
                 started.elapsed().as_secs_f64() * 1000.0,
             );
-            // Once the target refused Ferry's credentials, every message of the batch waits as long
-            // as the backoff allows: a quick retry cannot pass.
-            let blocked = blocked_by(&results).is_some();
+            metrics.count(
+                "ThrottledCalls",
+                throttled_calls(target_service(&parts.scheme)).saturating_sub(throttled_before),
+            );
+            let mut tally = Tally::default();
             for (result, (delivery, connector)) in results.iter().zip(&deliveries) {
+                for outcome in &result.documents {
+                    log(outcome);
+                }
+                tally.count(result);
                 settle(
                     deployment,
                     result,
                     delivery,
                     connector.as_deref(),
-                    blocked,
                     &mut report,
                 )
                 .await;
-                count(&mut metrics, result);
             }
+            tally.emit(&mut metrics, &batch);
             metrics.emit();
         }
         .instrument(span)
@@ -137,38 +162,52 @@ pub async fn push(deployment: &Deployment, event: SqsEvent) -> Result<SqsBatchRe
     Ok(report)
 }
 
+/// The service name the target's calls are counted under.
+fn target_service(scheme: &ferry_common::Scheme) -> &'static str {
+    scheme.config.target.connector.value.name()
+}
+
 fn failure(id: &str) -> BatchItemFailure {
     let mut failure = BatchItemFailure::default();
     failure.item_identifier = id.to_owned();
     failure
 }
 
-/// Reports a message for redelivery if it must be retried, delayed by the backoff.
+/// Hands a message's unfinished documents back, or reports the message for redelivery.
 async fn settle(
     deployment: &Deployment,
     result: &MessageResult,
     delivery: &Delivery,
     connector: Option<&str>,
-    blocked: bool,
     report: &mut SqsBatchResponse,
 ) {
-    for outcome in &result.documents {
-        log(outcome);
-    }
-    let Some(hint) = result.retry else {
-        return;
+    let queue = connector.and_then(|c| deployment.queue(c));
+    let redeliver_after = match &result.next {
+        Next::Done => return,
+        Next::HandBack { body, delay, .. } => {
+            // The continuation goes first; the mapping deletes the original when it is left out
+            // of the failures. A crash between the two leaves both: the records make the repeat
+            // harmless.
+            let sent = match queue {
+                Some(queue) => queue.send_after(body.clone(), *delay).await,
+                None => Err(ferry_common::engine::StoreError::new(
+                    "hand back",
+                    "the message's queue is unknown",
+                )),
+            };
+            match sent {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(message = %delivery.id, error = %e, "hand-back failed; redelivering the message");
+                    *delay
+                }
+            }
+        }
+        Next::Redeliver(delay) => *delay,
     };
     report.batch_item_failures.push(failure(&delivery.id));
-    let tuning = &deployment.config.tuning;
-    let hint = if blocked { tuning.retry_max } else { hint };
-    let delay = redelivery_delay(
-        tuning.retry_min,
-        tuning.retry_max,
-        delivery.receive_count,
-        hint,
-    );
-    if let Some(queue) = connector.and_then(|c| deployment.queue(c))
-        && let Err(e) = queue.retry_after(&delivery.receipt, delay).await
+    if let Some(queue) = queue
+        && let Err(e) = queue.retry_after(&delivery.receipt, redeliver_after).await
     {
         // Without the delay it comes back after the queue's visibility timeout: later, not lost.
         tracing::warn!(message = %delivery.id, error = %e, "backoff not set");
@@ -199,23 +238,76 @@ fn log(outcome: &DocumentOutcome) {
     }
 }
 
-fn count(metrics: &mut Metrics, result: &MessageResult) {
-    let (mut pushed, mut skipped, mut failed, mut retried, mut blocked) = (0, 0, 0, 0, 0);
-    for outcome in &result.documents {
-        match outcome {
-            DocumentOutcome::Pushed { .. } => pushed += 1,
-            DocumentOutcome::Unchanged { .. } | DocumentOutcome::Superseded { .. } => skipped += 1,
-            DocumentOutcome::Failed { .. } | DocumentOutcome::Conflict { .. } => failed += 1,
-            DocumentOutcome::Retry { .. } => retried += 1,
-            DocumentOutcome::Blocked { .. } => blocked += 1,
+/// What one scheme's part of a batch did, as metrics.
+#[derive(Default)]
+struct Tally {
+    pushed: u64,
+    skipped: u64,
+    failed: u64,
+    retried: u64,
+    blocked: u64,
+    handed_back: u64,
+    unstarted: u64,
+    redelivered: u64,
+}
+
+impl Tally {
+    fn count(&mut self, result: &MessageResult) {
+        for outcome in &result.documents {
+            match outcome {
+                DocumentOutcome::Pushed { .. } => self.pushed += 1,
+                DocumentOutcome::Unchanged { .. } | DocumentOutcome::Superseded { .. } => {
+                    self.skipped += 1
+                }
+                DocumentOutcome::Failed { .. } | DocumentOutcome::Conflict { .. } => {
+                    self.failed += 1
+                }
+                DocumentOutcome::Retry { .. } => self.retried += 1,
+                DocumentOutcome::Blocked { .. } => self.blocked += 1,
+            }
+        }
+        match &result.next {
+            Next::Done => {}
+            Next::HandBack { unstarted, .. } => {
+                self.handed_back += 1;
+                self.unstarted += *unstarted as u64;
+            }
+            Next::Redeliver(_) => self.redelivered += 1,
         }
     }
-    metrics.count("DocumentsPushed", pushed);
-    metrics.count("DocumentsSkipped", skipped);
-    metrics.count("DocumentsFailed", failed);
-    metrics.count("DocumentsRetried", retried);
-    // A refused credential is not a document's failure: counted apart, so an alarm can say so.
-    metrics.count("CredentialRefusals", blocked);
+
+    fn emit(&self, metrics: &mut Metrics, batch: &[Delivery]) {
+        metrics.count("DocumentsPushed", self.pushed);
+        metrics.count("DocumentsSkipped", self.skipped);
+        metrics.count("DocumentsFailed", self.failed);
+        metrics.count("DocumentsRetried", self.retried);
+        // A refused credential is not a document's failure: counted apart, so an alarm can say so.
+        metrics.count("CredentialRefusals", self.blocked);
+        metrics.count("MessagesHandedBack", self.handed_back);
+        metrics.count("DocumentsDeferred", self.unstarted);
+        metrics.count("MessagesRedelivered", self.redelivered);
+        // How long the oldest page of the batch has waited since it was fetched: unlike the
+        // queue's own age, it does not restart when a page is handed back.
+        let now = Timestamp::now();
+        let oldest = batch
+            .iter()
+            .filter_map(|d| serde_json::from_str::<FetchedAt>(&d.body).ok()?.fetched_at)
+            .min();
+        if let Some(fetched) = oldest {
+            metrics.put(
+                "OldestPageAge",
+                Unit::Seconds,
+                (now - fetched).get_seconds().max(0) as f64,
+            );
+        }
+    }
+}
+
+/// A page message's fetch time, read without its documents.
+#[derive(serde::Deserialize)]
+struct FetchedAt {
+    #[serde(default)]
+    fetched_at: Option<Timestamp>,
 }
 
 /// The target connector whose queue has the ARN `arn` (its name is the ARN's last part).
@@ -230,8 +322,6 @@ fn queue_connector(deployment: &Deployment, arn: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     /// A refused credential is counted apart from document failures: the alarm on
@@ -241,7 +331,12 @@ mod tests {
         let result = MessageResult {
             id: "m".into(),
             receipt: "r".into(),
-            retry: Some(Duration::ZERO),
+            next: Next::HandBack {
+                body: "{}".into(),
+                delay: Duration::from_secs(300),
+                unstarted: 3,
+                retried: 1,
+            },
             documents: vec![
                 DocumentOutcome::Blocked {
                     key: "1".into(),
@@ -255,10 +350,21 @@ mod tests {
             ],
         };
         let mut metrics = Metrics::new("wdt-trades-to-kingdee");
-        count(&mut metrics, &result);
+        let mut tally = Tally::default();
+        tally.count(&result);
+        let delivery = Delivery {
+            id: "m".into(),
+            receipt: "r".into(),
+            body: r#"{"scheme":"s","page":0,"part":0,"fetched_at":"2026-01-01T00:00:00Z","documents":[]}"#.into(),
+            receive_count: 1,
+        };
+        tally.emit(&mut metrics, &[delivery]);
         let document = metrics.document(0).unwrap();
         assert_eq!(document["CredentialRefusals"], 1.0);
         assert_eq!(document["DocumentsFailed"], 0.0);
         assert_eq!(document["DocumentsPushed"], 1.0);
+        assert_eq!(document["MessagesHandedBack"], 1.0);
+        assert_eq!(document["DocumentsDeferred"], 3.0);
+        assert!(document["OldestPageAge"].as_f64().unwrap() > 86_400.0 * 300.0);
     }
 }
