@@ -109,7 +109,7 @@ where
             });
         }
         Command::Run(args) => {
-            return run::run(&args, out).unwrap_or_else(|e| {
+            return run::run(&args, out, err).unwrap_or_else(|e| {
                 let _ = writeln!(err, "ferry run: {e}");
                 1
             });

@@ -88,7 +88,7 @@ pub fn load(path: &Path) -> Result<Runtime, String> {
     )
 }
 
-pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
+pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, String> {
     let engine = load(&args.config)?;
     let runtime = crate::async_runtime()?;
     runtime.block_on(async {
@@ -97,11 +97,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
         let (claims, wait) = engine.stopped_claims().await?;
         if claims > 0 {
             let secs = wait.as_secs_f64().ceil() as u64;
-            eprintln!(
+            writeln!(
+                err,
                 "waiting {secs} s for {claims} claim{} of a stopped run to lapse (documents it was \
                  pushing when it stopped; they are settled, never written twice)",
                 if claims == 1 { "" } else { "s" }
-            );
+            )
+            .map_err(|e| e.to_string())?;
             tracing::warn!(
                 claims,
                 wait_s = secs,

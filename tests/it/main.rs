@@ -11,4 +11,5 @@ mod invariants;
 mod ops;
 mod pipeline;
 mod settling;
+mod simulation;
 mod template;

@@ -502,3 +502,45 @@ async fn a_broken_scheme_is_refused_at_load_naming_file_line_and_field() {
         );
     }
 }
+
+/// After a run stopped mid-push (its claims still live), the next `ferry run --once` says what it
+/// waits for and how long, then pushes those documents once the claims lapse: bounded, not silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_after_a_crash_says_which_claims_it_waits_for() {
+    use ferry_common::embedded::EmbeddedStore;
+    use ferry_common::engine::SyncRecord;
+    let sandbox = spawn_sandbox(20, |_| {}).await;
+    let dir = TempDir::new("crash-wait");
+    let store_path = dir.path().join("ferry.db");
+    let config = dir.write(
+        "ferry.yaml",
+        &ferry_tests::sandbox_run_config(&sandbox, &store_path),
+    );
+    // What a run killed mid-push leaves: three documents claimed for three more seconds.
+    {
+        let store = EmbeddedStore::open(&store_path).unwrap();
+        let now = jiff::Timestamp::now();
+        for index in 0..3 {
+            let key = sandbox.source(|s| s.key(Kind::Order, index));
+            let mut record = SyncRecord::new(TRADES, &key, now);
+            record.state = RecordState::InProgress;
+            record.claim_until = Some(now + jiff::SignedDuration::from_millis(2_900));
+            assert!(store.put(&record).await.unwrap());
+        }
+    }
+    let started = std::time::Instant::now();
+    let run = ferry_async(&["run", &config, "--once"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("waiting 3 s for 3 claims of a stopped run to lapse"),
+        "{}",
+        run.stderr
+    );
+    // Pushed once their claims lapsed, not before, and nothing else waited for them.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(2_000));
+    for id in [TRADES, STOCKOUTS] {
+        let v = sandbox.verify(&ferry_tests::scheme(id));
+        assert!(v.is_clean() && v.found == v.expected, "{id}: {v:?}");
+    }
+}

@@ -14,6 +14,13 @@ fn template_text() -> String {
     std::fs::read_to_string(workspace().join("template.yaml")).unwrap()
 }
 
+/// A number written as a number or as text (template values are often quoted).
+fn number(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|t| t.parse().ok()))
+}
+
 fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
     t["Resources"]
         .as_object()
@@ -50,7 +57,18 @@ fn problems(text: &str) -> Vec<String> {
     let queues = resources_of_type(&t, "AWS::SQS::Queue");
     let mut consumed = 0;
     for (name, function) in &functions {
-        let timeout = function["Timeout"].as_u64().unwrap_or(3);
+        // A literal timeout, or a parameter's: every value it allows.
+        let timeouts: Vec<u64> = match &function["Timeout"] {
+            Value::String(parameter) => t["Parameters"][parameter.as_str()]["AllowedValues"]
+                .as_array()
+                .map(|values| values.iter().filter_map(number).collect())
+                .unwrap_or_else(|| {
+                    number(&t["Parameters"][parameter.as_str()]["Default"])
+                        .into_iter()
+                        .collect()
+                }),
+            other => vec![number(other).unwrap_or(3)],
+        };
         let Some(events) = function["Events"].as_object() else {
             continue;
         };
@@ -88,9 +106,21 @@ fn problems(text: &str) -> Vec<String> {
                             "{queue} has no dead-letter queue (RedrivePolicy.deadLetterTargetArn)"
                         ));
                     }
-                    let visibility = q["VisibilityTimeout"].as_u64().unwrap_or(30);
-                    if visibility < 6 * timeout {
-                        out.push(format!("{queue}'s visibility timeout {visibility}s is under 6 × {name}'s {timeout}s"));
+                    for &timeout in &timeouts {
+                        // A literal, or `!FindInMap [MAP, TIMEOUT-PARAMETER, ATTRIBUTE]` keyed by
+                        // the timeout.
+                        let visibility = match &q["VisibilityTimeout"] {
+                            Value::Array(path) if path.len() == 3 => number(
+                                &t["Mappings"][path[0].as_str().unwrap_or_default()]
+                                    [timeout.to_string().as_str()]
+                                    [path[2].as_str().unwrap_or_default()],
+                            ),
+                            other => number(other),
+                        }
+                        .unwrap_or(30);
+                        if visibility < 6 * timeout {
+                            out.push(format!("{queue}'s visibility timeout {visibility}s is under 6 × {name}'s {timeout}s"));
+                        }
                     }
                 }
                 Some("Schedule") => {
@@ -229,7 +259,7 @@ fn the_check_fails_without_batch_item_failures_or_a_dead_letter_queue() {
             .any(|p| p.contains("KingdeeQueue has no dead-letter queue")),
         "{found:#?}"
     );
-    let short = text.replace("VisibilityTimeout: 360", "VisibilityTimeout: 120");
+    let short = text.replace("Visibility: 720", "Visibility: 360");
     assert!(problems(&short).iter().any(|p| p.contains("under 6 ×")));
     let runtime = text.replace("Runtime: provided.al2023", "Runtime: provided.al2");
     assert!(

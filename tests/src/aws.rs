@@ -53,6 +53,16 @@ pub struct QueuePair {
 
 /// Creates a queue whose messages go to a dead-letter queue after `max_receives` deliveries.
 pub async fn queue_pair(sdk: &SdkConfig, name: &str, max_receives: u32) -> QueuePair {
+    queue_pair_with(sdk, name, max_receives, Duration::from_secs(30)).await
+}
+
+/// A queue pair whose queue hides a received message for `visibility` (whole seconds, at least 1).
+pub async fn queue_pair_with(
+    sdk: &SdkConfig,
+    name: &str,
+    max_receives: u32,
+    visibility: Duration,
+) -> QueuePair {
     use aws_sdk_sqs::types::QueueAttributeName;
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let dlq = sqs
@@ -80,7 +90,10 @@ pub async fn queue_pair(sdk: &SdkConfig, name: &str, max_receives: u32) -> Queue
     let queue = sqs
         .create_queue()
         .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility.as_secs_f64().ceil().max(1.0).to_string(),
+        )
         .attributes(
             QueueAttributeName::RedrivePolicy,
             json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string() })
@@ -138,6 +151,15 @@ pub struct AwsWorld {
 impl AwsWorld {
     /// Creates everything for a deployment against `sandbox`.
     pub async fn new(sandbox: &ferry_sandbox::Sandbox, max_receives: u32) -> AwsWorld {
+        AwsWorld::with_visibility(sandbox, max_receives, Duration::from_secs(30)).await
+    }
+
+    /// Everything for a deployment whose queues hide a received message for `visibility`.
+    pub async fn with_visibility(
+        sandbox: &ferry_sandbox::Sandbox,
+        max_receives: u32,
+        visibility: Duration,
+    ) -> AwsWorld {
         let sdk = sdk().await;
         let table = unique("ferry");
         ferry_common::aws::dynamo::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
@@ -147,7 +169,13 @@ impl AwsWorld {
         for connector in ["kingdee", "yonyou"] {
             queues.insert(
                 connector.to_owned(),
-                queue_pair(&sdk, &format!("{table}-{connector}"), max_receives).await,
+                queue_pair_with(
+                    &sdk,
+                    &format!("{table}-{connector}"),
+                    max_receives,
+                    visibility,
+                )
+                .await,
             );
         }
         let secret = format!("{table}/connectors");

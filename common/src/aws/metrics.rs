@@ -29,7 +29,7 @@ impl Unit {
     }
 }
 
-/// The metrics of one scheme in one invocation, dimensioned by `Scheme`.
+/// The metrics of one scheme in one invocation, dimensioned by `Scheme` and also without dimension.
 #[derive(Clone, Debug)]
 pub struct Metrics {
     scheme: String,
@@ -76,7 +76,9 @@ impl Metrics {
                 "Timestamp": at_millis,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
-                    "Dimensions": [["Scheme"]],
+                    // Per scheme, and summed over every scheme (what the alarms watch, so a
+                    // scheme added later is watched without a template change).
+                    "Dimensions": [["Scheme"], []],
                     "Metrics": definitions,
                 }],
             }),

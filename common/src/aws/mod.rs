@@ -70,6 +70,9 @@ pub struct Tuning {
     /// Rounds of retries a page's documents get by hand-back before the page's own deliveries
     /// count toward the queue's `maxReceiveCount` (`FERRY_RETRY_LIMIT`).
     pub retry_limit: u32,
+    /// How long the connectors secret is cached before it is read again (`FERRY_SECRET_REFRESH`);
+    /// a target refusing the credentials makes the next invocation read it at once.
+    pub secret_refresh: Duration,
     /// How long a poller's lease holds between renewals (`FERRY_POLL_LEASE`): a crashed poll
     /// blocks its scheme this long at most.
     pub poll_lease: Duration,
@@ -90,6 +93,7 @@ impl Default for Tuning {
             retry_limit: 300,
             push_timeout: Duration::from_secs(60),
             poll_lease: Duration::from_secs(60),
+            secret_refresh: Duration::from_secs(300),
             first_start: None,
         }
     }
@@ -146,6 +150,7 @@ impl DeploymentConfig {
             },
             push_timeout: duration("FERRY_PUSH_TIMEOUT", defaults.push_timeout)?,
             poll_lease: duration("FERRY_POLL_LEASE", defaults.poll_lease)?,
+            secret_refresh: duration("FERRY_SECRET_REFRESH", defaults.secret_refresh)?,
             first_start: match var("FERRY_START").filter(|v| !v.trim().is_empty()) {
                 None => None,
                 Some(text) => Some(crate::time::from_beijing(
@@ -272,7 +277,7 @@ impl Deployment {
             secrets: SecretCache::new(
                 aws_sdk_secretsmanager::Client::new(sdk),
                 config.secret.clone(),
-                Duration::from_secs(300),
+                config.tuning.secret_refresh,
             ),
             http: HttpSettings {
                 retry: RetrySettings {
@@ -341,6 +346,12 @@ impl Deployment {
     /// Every page queue, by target connector.
     pub fn queues(&self) -> &BTreeMap<String, SqsQueue> {
         &self.queues
+    }
+
+    /// Makes the next [`Deployment::connected`] read the credentials secret again (a target refused
+    /// them: a rotation may have put new ones in place).
+    pub async fn forget_credentials(&self) {
+        self.secrets.forget().await;
     }
 
     /// The connectors, built from the credentials secret on first use and rebuilt when a fresh

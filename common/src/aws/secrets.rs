@@ -29,6 +29,12 @@ impl SecretCache {
         }
     }
 
+    /// Forgets the cached copy: the next read asks Secrets Manager (after a target refused the
+    /// credentials, a rotation may have put new ones in place).
+    pub async fn forget(&self) {
+        self.cached.lock().await.take();
+    }
+
     /// The secret's version id and connectors, from the cache while it is fresh.
     pub async fn get(&self) -> Result<(String, std::sync::Arc<ConnectorsConfig>), String> {
         let mut cached = self.cached.lock().await;

@@ -143,11 +143,32 @@ impl SqsQueue {
 
     /// Sends one batch, trying the entries SQS failed again (throttling, a partial outage).
     async fn send_batch(&self, bodies: &[String], delay: Duration) -> Result<(), StoreError> {
+        self.send_delayed(bodies, &vec![delay; bodies.len()]).await
+    }
+
+    /// Sends each body after its own delay, in SendMessageBatch calls of at most 10 messages and
+    /// 256 KiB: how push hands back a batch's unfinished work in a request or two.
+    pub async fn send_each_after(
+        &self,
+        messages: Vec<(String, Duration)>,
+    ) -> Result<(), StoreError> {
+        let (bodies, delays): (Vec<String>, Vec<Duration>) = messages.into_iter().unzip();
+        let mut start = 0;
+        for batch in batches(&bodies, MAX_MESSAGE_BYTES) {
+            let end = start + batch.len();
+            self.send_delayed(batch, &delays[start..end]).await?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// One SendMessageBatch call, `delays[i]` for `bodies[i]`.
+    async fn send_delayed(&self, bodies: &[String], delays: &[Duration]) -> Result<(), StoreError> {
         let mut pending: Vec<usize> = (0..bodies.len()).collect();
         for attempt in 1..=SEND_ATTEMPTS {
             let entries = pending
                 .iter()
-                .map(|&i| Self::entry(i, &bodies[i], delay))
+                .map(|&i| Self::entry(i, &bodies[i], delays[i]))
                 .collect();
             let reply = self
                 .client

@@ -673,3 +673,7 @@ pub async fn scan(
     documents.extend(unkeyed);
     Ok(documents)
 }
+
+#[cfg(all(test, feature = "embedded"))]
+#[path = "poll_tests.rs"]
+mod tests;

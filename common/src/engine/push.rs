@@ -18,7 +18,7 @@
 //! key and without fields derived from the document's version alone.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -92,6 +92,9 @@ impl Default for Backoff {
         }
     }
 }
+
+/// History events written in one request (DynamoDB's `BatchWriteItem` takes 25).
+const HISTORY_CHUNK: usize = 25;
 
 /// The longest a handed-back message can wait to be seen (SQS's `DelaySeconds` maximum).
 pub const MAX_HAND_BACK_DELAY: Duration = Duration::from_secs(900);
@@ -524,15 +527,29 @@ where
         // redelivery untouched, since every one of them would be refused the same way.
         let blocked = AtomicBool::new(false);
         let blocked = &blocked;
-        let deadline = self.deadline.map(|d| d.starts_end);
+        let deadline = self.deadline;
+        // How long a document has been taking (a moving average, in microseconds): one is only
+        // started if a document like it ends before the calls do, so that after the last call only
+        // the flush is left (the store's latency counts, not just the target's pace).
+        let typical = AtomicU64::new(0);
+        let typical = &typical;
         let mut outcomes = futures_util::stream::iter(work)
             .map(|(index, doc)| async move {
-                let late = deadline.is_some_and(|d| Instant::now() >= d);
+                let now = Instant::now();
+                let late = deadline.is_some_and(|d| {
+                    now >= d.starts_end
+                        || now + Duration::from_micros(typical.load(Ordering::Relaxed))
+                            >= d.calls_end
+                });
                 if late || blocked.load(Ordering::SeqCst) {
                     return (index, doc, None);
                 }
                 let replay = origins_ref[index].as_ref().is_some_and(|o| o.0.replay);
                 let outcome = self.push_document(&doc, replay).await;
+                let took = now.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+                let _ = typical.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                    Some(if t == 0 { took } else { (t * 3 + took) / 4 })
+                });
                 if matches!(outcome, DocumentOutcome::Blocked { .. }) {
                     blocked.store(true, Ordering::SeqCst);
                 }
@@ -540,10 +557,23 @@ where
             })
             .buffer_unordered(concurrency);
         let mut events = Vec::new();
+        // History goes out in chunks while documents are pushed: what is left to write after the
+        // last document is one chunk, whatever the batch's size.
+        let mut appends = futures_util::stream::FuturesUnordered::new();
         // Per message: the documents to hand back, how many were never started, the longest wait
         // asked for, and whether the target refused Ferry's credentials.
         let mut left: Vec<Left> = deliveries.iter().map(|_| Left::default()).collect();
-        while let Some((index, doc, outcome)) = outcomes.next().await {
+        loop {
+            let next = tokio::select! {
+                Some(written) = appends.next(), if !appends.is_empty() => {
+                    self.history_written(written);
+                    continue;
+                }
+                next = outcomes.next() => next,
+            };
+            let Some((index, doc, outcome)) = next else {
+                break;
+            };
             let left = &mut left[index];
             match &outcome {
                 None => {
@@ -567,13 +597,16 @@ where
             };
             if let Some((origin, _)) = &origins[index] {
                 self.history_of(&outcome, origin, &mut events);
+                if events.len() >= HISTORY_CHUNK {
+                    appends.push(self.records.append(std::mem::take(&mut events)));
+                }
             }
             results[index].documents.push(outcome);
         }
         drop(outcomes);
-        if let Err(e) = self.records.append(events).await {
-            // The records hold the truth; a lost history entry is logged, not worth a redelivery.
-            tracing::warn!(scheme = self.scheme.id(), error = %e, "history not written");
+        appends.push(self.records.append(events));
+        while let Some(written) = appends.next().await {
+            self.history_written(written);
         }
         let any_blocked = left.iter().any(|l| l.blocked);
         for ((result, left), (origin, delivery)) in results
@@ -586,6 +619,13 @@ where
             }
         }
         results
+    }
+
+    fn history_written(&self, written: Result<(), StoreError>) {
+        if let Err(e) = written {
+            // The records hold the truth; a lost history entry is logged, not worth a redelivery.
+            tracing::warn!(scheme = self.scheme.id(), error = %e, "history not written");
+        }
     }
 
     /// What becomes of a message, given the documents it has left.
@@ -1220,3 +1260,7 @@ fn retry_store(key: &str, e: StoreError) -> DocumentOutcome {
         after: None,
     }
 }
+
+#[cfg(all(test, feature = "embedded"))]
+#[path = "push_tests.rs"]
+mod tests;

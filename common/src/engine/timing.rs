@@ -23,10 +23,12 @@ pub struct PushTiming {
 }
 
 impl PushTiming {
-    /// The time after the last target call: recording outcomes and history, handing messages back
-    /// and flushing metrics. A twentieth of the timeout (3 s of 60 s).
+    /// The time after the last target call: the last history chunk, the hand-backs and the
+    /// metrics (documents are only started if they end before the calls do). A twentieth of the
+    /// timeout (3 s of 60 s), and at least 500 ms: a few store requests and up to 256 KiB of
+    /// hand-backs, whatever the timeout.
     pub fn flush(&self) -> Duration {
-        (self.timeout / 20).max(Duration::from_millis(50))
+        (self.timeout / 20).max(Duration::from_millis(500))
     }
 
     /// The time between the last document's start and the end of calls: its calls' turns at the

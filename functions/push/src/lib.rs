@@ -139,22 +139,51 @@ pub async fn push(
                 throttled_calls(target_service(&parts.scheme)).saturating_sub(throttled_before),
             );
             let mut tally = Tally::default();
+            let mut hand_backs: BTreeMap<&str, Vec<(&Delivery, String, Duration)>> =
+                BTreeMap::new();
             for (result, (delivery, connector)) in results.iter().zip(&deliveries) {
                 for outcome in &result.documents {
                     log(outcome);
                 }
                 tally.count(result);
-                settle(
-                    deployment,
-                    result,
-                    delivery,
-                    connector.as_deref(),
-                    &mut report,
-                )
-                .await;
+                match &result.next {
+                    Next::Done => {}
+                    Next::HandBack { body, delay, .. } => match connector.as_deref() {
+                        Some(connector) => hand_backs.entry(connector).or_default().push((
+                            delivery,
+                            body.clone(),
+                            *delay,
+                        )),
+                        None => redeliver(deployment, None, delivery, *delay, &mut report).await,
+                    },
+                    Next::Redeliver(delay) => {
+                        redeliver(
+                            deployment,
+                            connector.as_deref(),
+                            delivery,
+                            *delay,
+                            &mut report,
+                        )
+                        .await
+                    }
+                }
             }
+            let flushing = std::time::Instant::now();
+            for (connector, messages) in hand_backs {
+                hand_back(deployment, connector, messages, &mut report).await;
+            }
+            metrics.put(
+                "HandBackDuration",
+                Unit::Milliseconds,
+                flushing.elapsed().as_secs_f64() * 1000.0,
+            );
             tally.emit(&mut metrics, &batch);
             metrics.emit();
+            if tally.blocked > 0 {
+                // The target refused the credentials: the next invocation reads the secret again
+                // rather than waiting out the cache (a rotation may have put new ones in place).
+                deployment.forget_credentials().await;
+            }
         }
         .instrument(span)
         .await;
@@ -173,41 +202,45 @@ fn failure(id: &str) -> BatchItemFailure {
     failure
 }
 
-/// Hands a message's unfinished documents back, or reports the message for redelivery.
-async fn settle(
+/// Sends the continuations of a batch's messages to their queue in as few requests as it takes;
+/// the mapping deletes the originals, which are left out of the failures. A crash between the two
+/// leaves both: the records make the repeat harmless. If the send fails, each message is
+/// redelivered instead (its receive count grows, but nothing is lost).
+async fn hand_back(
     deployment: &Deployment,
-    result: &MessageResult,
-    delivery: &Delivery,
-    connector: Option<&str>,
+    connector: &str,
+    messages: Vec<(&Delivery, String, Duration)>,
     report: &mut SqsBatchResponse,
 ) {
-    let queue = connector.and_then(|c| deployment.queue(c));
-    let redeliver_after = match &result.next {
-        Next::Done => return,
-        Next::HandBack { body, delay, .. } => {
-            // The continuation goes first; the mapping deletes the original when it is left out
-            // of the failures. A crash between the two leaves both: the records make the repeat
-            // harmless.
-            let sent = match queue {
-                Some(queue) => queue.send_after(body.clone(), *delay).await,
-                None => Err(ferry_common::engine::StoreError::new(
-                    "hand back",
-                    "the message's queue is unknown",
-                )),
-            };
-            match sent {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(message = %delivery.id, error = %e, "hand-back failed; redelivering the message");
-                    *delay
-                }
-            }
+    let Some(queue) = deployment.queue(connector) else {
+        for (delivery, _, delay) in messages {
+            redeliver(deployment, None, delivery, delay, report).await;
         }
-        Next::Redeliver(delay) => *delay,
+        return;
     };
+    let continuations = messages
+        .iter()
+        .map(|(_, body, delay)| (body.clone(), *delay))
+        .collect();
+    if let Err(e) = queue.send_each_after(continuations).await {
+        tracing::warn!(error = %e, "hand-back failed; redelivering the messages");
+        for (delivery, _, delay) in messages {
+            redeliver(deployment, Some(connector), delivery, delay, report).await;
+        }
+    }
+}
+
+/// Reports a message for redelivery after `delay` (a visibility change).
+async fn redeliver(
+    deployment: &Deployment,
+    connector: Option<&str>,
+    delivery: &Delivery,
+    delay: Duration,
+    report: &mut SqsBatchResponse,
+) {
     report.batch_item_failures.push(failure(&delivery.id));
-    if let Some(queue) = queue
-        && let Err(e) = queue.retry_after(&delivery.receipt, redeliver_after).await
+    if let Some(queue) = connector.and_then(|c| deployment.queue(c))
+        && let Err(e) = queue.retry_after(&delivery.receipt, delay).await
     {
         // Without the delay it comes back after the queue's visibility timeout: later, not lost.
         tracing::warn!(message = %delivery.id, error = %e, "backoff not set");

@@ -1,0 +1,261 @@
+//! A push batch's deadline, hand-backs and same-key turns, against the embedded store and a
+//! scripted target (no HTTP: what is pinned here is the batch's bookkeeping).
+
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::embedded::EmbeddedStore;
+use crate::engine::endpoints::Addressed;
+
+/// A target that takes `wait` per save and answers with `refuse`'s class, or success.
+struct Scripted {
+    wait: Duration,
+    refuse: Option<FailureClass>,
+    saves: Mutex<Vec<Value>>,
+}
+
+impl Scripted {
+    fn new(wait: Duration, refuse: Option<FailureClass>) -> Scripted {
+        Scripted {
+            wait,
+            refuse,
+            saves: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl TargetApi for Scripted {
+    fn number(&self, body: &Value) -> String {
+        md5_of(&body.to_string())
+    }
+
+    async fn send(&self, wire: &Value) -> Result<Saved, CallError> {
+        tokio::time::sleep(self.wait).await;
+        if let Some(class) = self.refuse {
+            return Err(CallError::new(class, "scripted", "save", None, "no"));
+        }
+        let mut saves = self.saves.lock().unwrap();
+        saves.push(wire.clone());
+        Ok(Saved {
+            target_id: saves.len().to_string(),
+            repeat: false,
+            lines: None,
+        })
+    }
+
+    async fn address(&self, body: &Value, _bill: &Bill) -> Result<Addressed, CallError> {
+        Ok(Addressed {
+            wire: body.clone(),
+            left_out: Vec::new(),
+        })
+    }
+
+    fn repeat_window(&self, _wire: &Value) -> Option<Duration> {
+        None
+    }
+
+    async fn find(&self, _number: &str) -> Result<Option<Bill>, CallError> {
+        Ok(None)
+    }
+
+    async fn kept(&self, _id: &str, _lines: &[String]) -> Result<bool, CallError> {
+        Ok(false)
+    }
+}
+
+fn scheme() -> Scheme {
+    crate::bundled::load_all()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id() == "wdt-trades-to-kingdee")
+        .unwrap()
+}
+
+/// WDT trade `id`, from the sample.
+fn trade(id: u64) -> Value {
+    let text = include_str!("../../../samples/wdt-trade.json");
+    let mut doc: Value = serde_json::from_str(text).unwrap();
+    doc["trade_id"] = json!(id);
+    doc["trade_no"] = json!(format!("JY{id}"));
+    doc
+}
+
+fn delivery(id: &str, documents: &[Value], retries: u32) -> Delivery {
+    Delivery {
+        id: id.into(),
+        receipt: format!("receipt-{id}"),
+        body: json!({
+            "scheme": "wdt-trades-to-kingdee",
+            "page": 0,
+            "part": 0,
+            "retries": retries,
+            "documents": documents,
+        })
+        .to_string(),
+        receive_count: 1,
+    }
+}
+
+fn store(name: &str) -> EmbeddedStore {
+    let dir = std::env::temp_dir().join(format!("ferry-push-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    EmbeddedStore::open(&dir.join("ferry.db")).unwrap()
+}
+
+fn pusher<'a>(
+    scheme: &'a Scheme,
+    target: &'a Scripted,
+    records: &'a EmbeddedStore,
+    deadline: Option<Deadline>,
+    limit: u32,
+) -> Pusher<'a, EmbeddedStore, Scripted> {
+    Pusher {
+        scheme,
+        target,
+        records,
+        pacer: None,
+        claim_ttl: Duration::from_secs(60),
+        deadline,
+        backoff: Backoff {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+            limit,
+        },
+    }
+}
+
+/// The trade ids a continuation carries.
+fn ids_in(body: &str) -> Vec<u64> {
+    let message: Value = serde_json::from_str(body).unwrap();
+    message["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["trade_id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_stops_starting_at_its_deadline_and_hands_back_exactly_the_rest() {
+    let scheme = scheme();
+    let target = Scripted::new(Duration::from_millis(40), None);
+    let records = store("deadline");
+    let now = Instant::now();
+    let deadline = Deadline {
+        starts_end: now + Duration::from_millis(100),
+        calls_end: now + Duration::from_millis(400),
+    };
+    let pusher = pusher(&scheme, &target, &records, Some(deadline), 10);
+    let trades: Vec<Value> = (1..=40).map(trade).collect();
+    let results = pusher
+        .push_batch(&[
+            delivery("m1", &trades[..20], 0),
+            delivery("m2", &trades[20..], 0),
+        ])
+        .await;
+    let pushed: Vec<String> = results
+        .iter()
+        .flat_map(|r| &r.documents)
+        .filter(|o| matches!(o, DocumentOutcome::Pushed { .. }))
+        .map(|o| o.key().to_owned())
+        .collect();
+    assert!(!pushed.is_empty() && pushed.len() < 40, "{pushed:?}");
+    let mut handed_back = Vec::new();
+    for result in &results {
+        match &result.next {
+            Next::HandBack {
+                body,
+                delay,
+                unstarted,
+                retried,
+            } => {
+                // Nothing failed: the rest goes on at once, its retry count unchanged.
+                assert_eq!((*delay, *retried), (Duration::ZERO, 0));
+                let ids = ids_in(body);
+                assert_eq!(ids.len(), *unstarted);
+                assert_eq!(
+                    serde_json::from_str::<Value>(body).unwrap()["retries"],
+                    Value::Null
+                );
+                handed_back.extend(ids);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Every document exactly once: pushed, or handed back; none both.
+    assert_eq!(pushed.len() + handed_back.len(), 40);
+    for id in &handed_back {
+        assert!(
+            !pushed.contains(&id.to_string()),
+            "{id} pushed and handed back"
+        );
+    }
+    assert_eq!(target.saves.lock().unwrap().len(), pushed.len());
+}
+
+#[tokio::test]
+async fn retries_come_back_with_a_growing_backoff_until_the_limit_then_the_queue_decides() {
+    let scheme = scheme();
+    let target = Scripted::new(Duration::ZERO, Some(FailureClass::Retryable));
+    let records = store("retries");
+    let pusher = pusher(&scheme, &target, &records, None, 3);
+    let results = pusher
+        .push_batch(&[delivery("m1", &[trade(1), trade(2)], 2)])
+        .await;
+    match &results[0].next {
+        Next::HandBack {
+            body,
+            delay,
+            retried,
+            ..
+        } => {
+            assert_eq!(*retried, 2);
+            let mut ids = ids_in(body);
+            ids.sort();
+            assert_eq!(ids, vec![1, 2]);
+            assert_eq!(serde_json::from_str::<Value>(body).unwrap()["retries"], 3);
+            // The third round waits at least the second doubling of 100 ms (with jitter).
+            assert!(*delay >= Duration::from_millis(200), "{delay:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Past the limit, the message itself is redelivered: its receives count toward the DLQ.
+    let results = pusher.push_batch(&[delivery("m2", &[trade(3)], 3)]).await;
+    assert!(
+        matches!(results[0].next, Next::Redeliver(_)),
+        "{:?}",
+        results[0].next
+    );
+}
+
+#[tokio::test]
+async fn a_document_twice_in_a_batch_takes_turns_instead_of_waiting_out_its_own_claim() {
+    let scheme = scheme();
+    let target = Scripted::new(Duration::from_millis(20), None);
+    let records = store("twice");
+    let pusher = pusher(&scheme, &target, &records, None, 10);
+    let results = pusher
+        .push_batch(&[
+            delivery("m1", &[trade(7)], 0),
+            delivery("m2", &[trade(7)], 0),
+        ])
+        .await;
+    let outcomes: Vec<&DocumentOutcome> = results.iter().flat_map(|r| &r.documents).collect();
+    assert_eq!(outcomes.len(), 2);
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, DocumentOutcome::Pushed { created: true, .. })),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, DocumentOutcome::Unchanged { .. })),
+        "{outcomes:?}"
+    );
+    assert!(results.iter().all(|r| r.next == Next::Done));
+    assert_eq!(target.saves.lock().unwrap().len(), 1);
+}

@@ -1,0 +1,487 @@
+//! Ferry on AWS under Lambda's rules and the vendors' real limits, time scaled: the poll and push
+//! functions' own `main.rs` run as processes under a Runtime API emulator that kills them at their
+//! deadline; an event source mapping feeds them from moto's SQS (batch size, batching window,
+//! maximum concurrency, visibility, `maxReceiveCount`); EventBridge's ticks invoke poll; the
+//! sandbox enforces the vendors' real per-minute limits over a minute shortened `k` times, and every
+//! timing of the deployment (timeouts, visibility, claim TTL, backoff, leases) is shortened `k`
+//! times with it. Each scenario ends with every document in its target exactly once with its
+//! latest content, no dead letter, and the functions' metrics saying what happened.
+//!
+//! What is not scaled: the schemes' settle delays (1–2 minutes, in the bundled scheme files), so
+//! source edits are stamped at the settle horizon (as if made just long enough ago); WDT's and
+//! Yonyou's own throttling waits (1 s); SQS's whole-second visibility and delays.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ferry_sandbox::{Endpoint, Fault, Kind, RateLimits, Sandbox};
+use ferry_tests::aws::{AwsWorld, depth, moto};
+use ferry_tests::lambda::{
+    Function, FunctionSpec, MappingSpec, MappingStats, run_mapping, run_schedule,
+};
+use ferry_tests::{scheme, spawn_sandbox};
+use tokio::sync::watch;
+
+const TRADES: &str = "wdt-trades-to-kingdee";
+const STOCKOUTS: &str = "wdt-stockouts-to-yonyou";
+
+/// A deployment's timing, shortened `k` times.
+#[derive(Clone, Copy, Debug)]
+struct Scale {
+    k: f64,
+}
+
+impl Scale {
+    /// A real duration, shortened.
+    fn of(&self, real: Duration) -> Duration {
+        real.div_f64(self.k)
+    }
+
+    /// A real duration in seconds, shortened, as the functions' environment writes it.
+    fn env(&self, real_secs: f64) -> String {
+        format!(
+            "{}ms",
+            (real_secs * 1000.0 / self.k).round().max(1.0) as u64
+        )
+    }
+
+    /// A per-minute limit, over the shortened minute.
+    fn per_minute(&self, limit: u32) -> u32 {
+        (f64::from(limit) * self.k) as u32
+    }
+}
+
+/// The template's settings (docs/aws.md), in real seconds.
+const PUSH_TIMEOUT: f64 = 60.0;
+const POLL_TIMEOUT: f64 = 300.0;
+const SCHEDULE: f64 = 300.0;
+const PUSH_CONCURRENCY: usize = 2;
+const MAX_RECEIVES: u32 = 8;
+
+/// One scenario's world: the sandbox, moto's table and queues, the two functions and what drives
+/// them.
+struct Simulation {
+    sandbox: Sandbox,
+    world: AwsWorld,
+    scale: Scale,
+    poll: Arc<Function>,
+    push: Arc<Function>,
+    mappings: Vec<Arc<MappingStats>>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What a scenario sets besides the scale.
+#[derive(Clone, Copy)]
+struct Setup {
+    k: f64,
+    documents: u64,
+    push_kill_rate: f64,
+    poll_kill_rate: f64,
+}
+
+impl Simulation {
+    async fn start(setup: Setup, adjust: impl FnOnce(&mut ferry_sandbox::SandboxConfig)) -> Self {
+        let scale = Scale { k: setup.k };
+        let sandbox = spawn_sandbox(setup.documents, |config| {
+            // The vendors' real limits, over a minute shortened k times.
+            config.limits = RateLimits::real();
+            config.rate_window = scale.of(Duration::from_secs(60));
+            config.default_page_size = 100;
+            adjust(config);
+        })
+        .await;
+        let push_timeout = scale.of(Duration::from_secs_f64(PUSH_TIMEOUT));
+        let world = AwsWorld::with_visibility(&sandbox, MAX_RECEIVES, push_timeout * 6).await;
+        let start = sandbox.source(|s| s.first_time());
+        let mut env = vec![
+            ("FERRY_TABLE", world.table.clone()),
+            ("FERRY_QUEUE_KINGDEE", world.queues["kingdee"].url.clone()),
+            ("FERRY_QUEUE_YONYOU", world.queues["yonyou"].url.clone()),
+            ("FERRY_SECRET_ID", world.secret.clone()),
+            ("FERRY_PUSH_CONCURRENCY", PUSH_CONCURRENCY.to_string()),
+            (
+                "FERRY_RATE_LIMITS",
+                format!(
+                    "kingdee={},yonyou={}",
+                    scale.per_minute(500),
+                    scale.per_minute(60)
+                ),
+            ),
+            ("FERRY_START", start),
+            ("FERRY_PUSH_TIMEOUT", scale.env(PUSH_TIMEOUT)),
+            ("FERRY_CLAIM_TTL", scale.env(300.0)),
+            ("FERRY_RETRY_MIN", scale.env(5.0)),
+            ("FERRY_RETRY_MAX", scale.env(300.0)),
+            ("FERRY_POLL_LEASE", scale.env(60.0)),
+            ("FERRY_SECRET_REFRESH", scale.env(300.0)),
+            ("FERRY_LOG", "info".to_owned()),
+            ("AWS_ENDPOINT_URL", moto()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ];
+        let env: Vec<(String, String)> = env.drain(..).map(|(k, v)| (k.to_owned(), v)).collect();
+        let poll = Function::new(FunctionSpec {
+            name: "ferry-poll".into(),
+            binary: env!("CARGO_BIN_EXE_lambda-poll").into(),
+            timeout: scale.of(Duration::from_secs_f64(POLL_TIMEOUT)),
+            env: env.clone(),
+            kill_rate: setup.poll_kill_rate,
+        });
+        let push = Function::new(FunctionSpec {
+            name: "ferry-push".into(),
+            binary: env!("CARGO_BIN_EXE_lambda-push").into(),
+            timeout: push_timeout,
+            env,
+            kill_rate: setup.push_kill_rate,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut mappings = Vec::new();
+        // The template's mappings: a batch about one invocation's work at the target's pace
+        // (Yonyou one message, Kingdee two); a second's batching window.
+        for (connector, batch_size) in [("kingdee", 2), ("yonyou", 1)] {
+            let pair = &world.queues[connector];
+            let stats = Arc::new(MappingStats::default());
+            mappings.push(stats.clone());
+            tasks.push(tokio::spawn(run_mapping(
+                world.sqs(),
+                MappingSpec {
+                    url: pair.url.clone(),
+                    arn: pair.arn.clone(),
+                    batch_size,
+                    batching_window: scale.of(Duration::from_secs(1)),
+                    maximum_concurrency: PUSH_CONCURRENCY,
+                },
+                push.clone(),
+                stats,
+                stopped.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(run_schedule(
+            poll.clone(),
+            vec![TRADES.into(), STOCKOUTS.into()],
+            scale.of(Duration::from_secs_f64(SCHEDULE)),
+            stopped,
+        )));
+        Simulation {
+            sandbox,
+            world,
+            scale,
+            poll,
+            push,
+            mappings,
+            stop,
+            tasks,
+        }
+    }
+
+    /// Now less the schemes' longest settle delay: where an edit must be stamped to be polled next.
+    fn settled_now(&self) -> i64 {
+        jiff::Timestamp::now().as_second() - 125
+    }
+
+    /// Waits until both targets hold every document exactly once with its latest content and the
+    /// queues are empty, or `patience` runs out; then stops everything and checks the dead-letter
+    /// queues.
+    async fn finish(self, patience: Duration) -> Outcome {
+        let trades = scheme(TRADES);
+        let stockouts = scheme(STOCKOUTS);
+        let sqs = self.world.sqs();
+        let started = tokio::time::Instant::now();
+        let clean = loop {
+            let mut waiting = 0;
+            for pair in self.world.queues.values() {
+                waiting += depth(&sqs, &pair.url).await;
+            }
+            // Verifying maps every document: only once the queues are empty.
+            if waiting == 0
+                && self.sandbox.verify(&trades).is_clean()
+                && self.sandbox.verify(&stockouts).is_clean()
+            {
+                break true;
+            }
+            if started.elapsed() > patience {
+                let (a, b) = (
+                    self.sandbox.verify(&trades),
+                    self.sandbox.verify(&stockouts),
+                );
+                eprintln!("after {patience:?}: {waiting} messages queued\n{a:#?}\n{b:#?}");
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        self.stop.send_replace(true);
+        for task in self.tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        let mut dead_letters = 0;
+        for pair in self.world.queues.values() {
+            dead_letters += depth(&sqs, &pair.dead_letter_url).await;
+        }
+        let outcome = Outcome {
+            clean,
+            took: started.elapsed(),
+            dead_letters,
+            trades: self.sandbox.verify(&trades),
+            stockouts: self.sandbox.verify(&stockouts),
+            push: self.push.metrics(),
+            poll: self.poll.metrics(),
+            push_timeouts: self.push.stats.timeouts.load(Ordering::Relaxed)
+                + self.push.stats.killed.load(Ordering::Relaxed),
+            poll_timeouts: self.poll.stats.timeouts.load(Ordering::Relaxed)
+                + self.poll.stats.killed.load(Ordering::Relaxed),
+            push_errors: self.push.stats.errors.load(Ordering::Relaxed),
+            abandoned: self
+                .mappings
+                .iter()
+                .map(|m| m.abandoned.load(Ordering::Relaxed))
+                .sum(),
+            scale: self.scale,
+        };
+        eprintln!("{}", outcome.summary());
+        for (name, function) in [("push", &self.push), ("poll", &self.poll)] {
+            for lines in function.kills.lock().unwrap().iter().take(3) {
+                eprintln!("{name} killed at its deadline after: {lines:#?}");
+            }
+        }
+        if !outcome.clean {
+            let mut durations = self.push.metric_values("PushBatchDuration");
+            durations.sort_by(f64::total_cmp);
+            eprintln!(
+                "push batch durations (ms): median {:?}, max {:?} of {}",
+                durations.get(durations.len() / 2),
+                durations.last(),
+                durations.len()
+            );
+            for line in self.push.lines_with("\"level\":\"ERROR\"").iter().take(10) {
+                eprintln!("push: {line}");
+            }
+            for line in self.poll.lines_with("\"level\":\"ERROR\"").iter().take(10) {
+                eprintln!("poll: {line}");
+            }
+        }
+        outcome
+    }
+}
+
+/// How a scenario ended.
+struct Outcome {
+    clean: bool,
+    took: Duration,
+    dead_letters: u64,
+    trades: ferry_sandbox::Verification,
+    stockouts: ferry_sandbox::Verification,
+    push: std::collections::HashMap<String, f64>,
+    poll: std::collections::HashMap<String, f64>,
+    push_timeouts: u64,
+    poll_timeouts: u64,
+    push_errors: u64,
+    abandoned: u64,
+    scale: Scale,
+}
+
+impl Outcome {
+    fn metric(&self, name: &str) -> f64 {
+        self.push
+            .get(name)
+            .or_else(|| self.poll.get(name))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "simulation (time ×{}): {} in {:.1?}; trades {}/{} found, stock-outs {}/{} found; \
+             {} dead letters; push: {} pushed, {} retried, {} handed back, {} deferred at the \
+             deadline, {} credential refusals, {} throttled calls; {} push and {} poll \
+             invocations killed, {} push errors, {} batches abandoned; poll: {} windows unverified",
+            self.scale.k,
+            if self.clean { "clean" } else { "NOT CLEAN" },
+            self.took,
+            self.trades.found,
+            self.trades.expected,
+            self.stockouts.found,
+            self.stockouts.expected,
+            self.dead_letters,
+            self.metric("DocumentsPushed"),
+            self.metric("DocumentsRetried"),
+            self.metric("MessagesHandedBack"),
+            self.metric("DocumentsDeferred"),
+            self.metric("CredentialRefusals"),
+            self.metric("ThrottledCalls"),
+            self.push_timeouts,
+            self.poll_timeouts,
+            self.push_errors,
+            self.abandoned,
+            self.metric("WindowsUnverified"),
+        )
+    }
+
+    /// Everything synced, nothing dead-lettered.
+    fn assert_clean(&self) {
+        assert!(self.clean, "{}", self.summary());
+        for v in [&self.trades, &self.stockouts] {
+            assert_eq!(
+                (v.missing, v.duplicated, v.stale, v.unknown),
+                (0, 0, 0, 0),
+                "{v:#?}"
+            );
+        }
+        assert_eq!(self.dead_letters, 0, "{}", self.summary());
+    }
+}
+
+/// Steady flow: documents created and edited while the schedule ticks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_flow() {
+    let setup = Setup {
+        k: 60.0,
+        documents: 200,
+        push_kill_rate: 0.0,
+        poll_kill_rate: 0.0,
+    };
+    let sim = Simulation::start(setup, |_| {}).await;
+    // Half a scaled hour of edits and late commits, a few every scaled minute.
+    for round in 0..30u32 {
+        let now = sim.settled_now();
+        sim.sandbox.source(|s| {
+            for i in 0..4 {
+                let index = (round * 7 + i * 13) % 200;
+                s.modify(Kind::Order, index, now);
+                s.modify(Kind::Stockout, index, now);
+            }
+            s.commit_late(Kind::Order, 0, now);
+            s.commit_late(Kind::Stockout, 0, now);
+        });
+        tokio::time::sleep(sim.scale.of(Duration::from_secs(60))).await;
+    }
+    let outcome = sim.finish(Duration::from_secs(90)).await;
+    outcome.assert_clean();
+    assert!(outcome.metric("DocumentsPushed") >= 400.0);
+}
+
+/// A backlog of stock-outs and orders: Yonyou's 60 saves a minute makes it many invocations'
+/// work, each stopping at its deadline and handing the rest back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog() {
+    let documents = std::env::var("FERRY_SIM_BACKLOG")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5_000);
+    let setup = Setup {
+        k: 60.0,
+        documents,
+        push_kill_rate: 0.0,
+        poll_kill_rate: 0.0,
+    };
+    let sim = Simulation::start(setup, |_| {}).await;
+    let outcome = sim.finish(Duration::from_secs(600)).await;
+    outcome.assert_clean();
+    assert_eq!(outcome.trades.found, documents);
+    assert_eq!(outcome.stockouts.found, documents);
+    // Yonyou's pace made it many invocations' work, each stopping at its deadline.
+    assert!(
+        outcome.metric("DocumentsDeferred") > 0.0,
+        "{}",
+        outcome.summary()
+    );
+}
+
+/// Yonyou answers nothing but 5xx for two (scaled) hours: the stock-outs wait, handed back with
+/// backoff, and go through once it is back; nothing is dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yonyou_outage() {
+    let setup = Setup {
+        k: 120.0,
+        documents: 300,
+        push_kill_rate: 0.0,
+        poll_kill_rate: 0.0,
+    };
+    let sim = Simulation::start(setup, |_| {}).await;
+    for endpoint in [
+        Endpoint::YonyouSave,
+        Endpoint::YonyouLookup,
+        Endpoint::YonyouToken,
+    ] {
+        sim.sandbox
+            .faults()
+            .set_rate(endpoint, Fault::ServerError, 1.0);
+    }
+    tokio::time::sleep(sim.scale.of(Duration::from_secs(2 * 3600))).await;
+    sim.sandbox.faults().clear();
+    let outcome = sim.finish(Duration::from_secs(120)).await;
+    outcome.assert_clean();
+    assert!(
+        outcome.metric("DocumentsRetried") > 0.0 && outcome.metric("MessagesHandedBack") > 0.0,
+        "{}",
+        outcome.summary()
+    );
+}
+
+/// Kingdee's app secret is rotated mid-run and the connectors secret updated a (scaled) few minutes
+/// later: pushes to Kingdee stop loudly, nothing is marked failed, and everything goes through
+/// with the new secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kingdee_rotation() {
+    let setup = Setup {
+        k: 60.0,
+        documents: 300,
+        push_kill_rate: 0.0,
+        poll_kill_rate: 0.0,
+    };
+    let sim = Simulation::start(setup, |_| {}).await;
+    // Rotated once the first bills are in.
+    while sim.sandbox.kingdee_bills().len() < 30 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fresh = sim.sandbox.rotate_kingdee_app_secret();
+    tokio::time::sleep(sim.scale.of(Duration::from_secs(180))).await;
+    let mut connectors = ferry_tests::aws::connectors_secret(&sim.sandbox);
+    connectors["kingdee"]["app_secret"] = fresh.into();
+    aws_sdk_secretsmanager::Client::new(&sim.world.sdk)
+        .put_secret_value()
+        .secret_id(&sim.world.secret)
+        .secret_string(connectors.to_string())
+        .send()
+        .await
+        .expect("rotate the connectors secret");
+    let outcome = sim.finish(Duration::from_secs(120)).await;
+    outcome.assert_clean();
+    assert!(
+        outcome.metric("CredentialRefusals") > 0.0,
+        "{}",
+        outcome.summary()
+    );
+    assert_eq!(outcome.metric("DocumentsFailed"), 0.0);
+}
+
+/// Pollers killed at their deadline in the middle of a slow source page, and pushers killed at any
+/// instant of their work (what Lambda's kill at the deadline is to code that runs late): every
+/// document still ends in its target exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_the_deadline() {
+    let setup = Setup {
+        k: 60.0,
+        documents: 400,
+        push_kill_rate: 0.25,
+        poll_kill_rate: 0.0,
+    };
+    let scale = Scale { k: setup.k };
+    let sim = Simulation::start(setup, |config| {
+        // A slow WDT page outlasts the poll function's whole timeout.
+        config.slow = scale.of(Duration::from_secs_f64(POLL_TIMEOUT)) * 2;
+    })
+    .await;
+    sim.sandbox
+        .faults()
+        .set_rate(Endpoint::WdtQuery, Fault::Slow, 0.05);
+    let outcome = sim.finish(Duration::from_secs(180)).await;
+    outcome.assert_clean();
+    assert!(outcome.push_timeouts > 0, "{}", outcome.summary());
+    assert!(outcome.poll_timeouts > 0, "{}", outcome.summary());
+}
