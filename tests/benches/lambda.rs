@@ -306,7 +306,9 @@ fn main() {
         for run in 0..RUNS {
             // A fresh sandbox and deployment per run: every run pushes 1,000 new orders.
             let sandbox = ferry_tests::spawn_sandbox(1_000, |_| {}).await;
-            let world = AwsWorld::new(&sandbox, 5).await;
+            // The template's visibility (6 × the 60-s timeout): the function checks it at start.
+            let world =
+                AwsWorld::with_visibility(&sandbox, 5, std::time::Duration::from_secs(360)).await;
             let deployment = world.deployment(&sandbox).await;
             ferry_tests::aws::invoke_poll(
                 &deployment,

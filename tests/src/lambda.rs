@@ -304,7 +304,14 @@ impl Function {
             }
             status = environment.exited() => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                return Invoked::Error(format!("the process exited during init: {status:?}"));
+                // What it said before exiting (Lambda shows it as the init error), once the
+                // reader threads have caught up.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let said: Vec<String> = environment.recent.lock().unwrap().iter().cloned().collect();
+                return Invoked::Error(format!(
+                    "the process exited during init ({status:?}): {}",
+                    said.join("\n")
+                ));
             }
             _ = tokio::time::sleep(Duration::from_secs(10)) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
