@@ -394,8 +394,11 @@ async fn a_message_that_keeps_failing_goes_to_the_dead_letter_queue_and_can_be_r
     p.sandbox
         .faults()
         .set_rate(Endpoint::KingdeeSave, Fault::ServerError, 1.0);
+    // Slow work is handed back without counting toward the dead-letter queue; once a message's
+    // documents have spent their three rounds of retries, its own deliveries count.
     let runtime = p.runtime_with(Settings {
         max_receives: 2,
+        retry_limit: 3,
         ..test_settings()
     });
     let failing = runtime.sync_once(0, &|_| {}, &|_| {}).await.unwrap();
