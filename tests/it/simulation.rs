@@ -72,18 +72,31 @@ struct Simulation {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// What a scenario sets besides the scale.
+/// How much shorter than real every timing and limit is: a push timeout of 1 s is as short as it
+/// goes (the functions refuse shorter ones: their half-second flush would leave no document's worth).
+const K: f64 = 60.0;
+
+/// What a scenario sets.
 #[derive(Clone, Copy)]
 struct Setup {
-    k: f64,
+    /// Orders in the sandbox (and as many stock-outs).
     documents: u64,
+    /// The share of push invocations killed at a random instant.
     push_kill_rate: f64,
-    poll_kill_rate: f64,
+}
+
+impl Setup {
+    fn documents(documents: u64) -> Setup {
+        Setup {
+            documents,
+            push_kill_rate: 0.0,
+        }
+    }
 }
 
 impl Simulation {
     async fn start(setup: Setup, adjust: impl FnOnce(&mut ferry_sandbox::SandboxConfig)) -> Self {
-        let scale = Scale { k: setup.k };
+        let scale = Scale { k: K };
         let sandbox = spawn_sandbox(setup.documents, |config| {
             // The vendors' real limits, over a minute shortened k times.
             config.limits = RateLimits::real();
@@ -129,7 +142,8 @@ impl Simulation {
             binary: env!("CARGO_BIN_EXE_lambda-poll").into(),
             timeout: scale.of(Duration::from_secs_f64(POLL_TIMEOUT)),
             env: env.clone(),
-            kill_rate: setup.poll_kill_rate,
+            // Polls are killed by their own slow pages, when a scenario makes some.
+            kill_rate: 0.0,
         });
         let push = Function::new(FunctionSpec {
             name: "ferry-push".into(),
@@ -341,13 +355,7 @@ impl Outcome {
 /// Steady flow: documents created and edited while the schedule ticks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_flow() {
-    let setup = Setup {
-        k: 60.0,
-        documents: 200,
-        push_kill_rate: 0.0,
-        poll_kill_rate: 0.0,
-    };
-    let sim = Simulation::start(setup, |_| {}).await;
+    let sim = Simulation::start(Setup::documents(200), |_| {}).await;
     // Half a scaled hour of edits and late commits, a few every scaled minute.
     for round in 0..30u32 {
         let now = sim.settled_now();
@@ -377,13 +385,7 @@ async fn backlog() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000);
-    let setup = Setup {
-        k: 60.0,
-        documents,
-        push_kill_rate: 0.0,
-        poll_kill_rate: 0.0,
-    };
-    let sim = Simulation::start(setup, |_| {}).await;
+    let sim = Simulation::start(Setup::documents(documents), |_| {}).await;
     let outcome = sim.finish(Duration::from_secs(600)).await;
     outcome.assert_clean();
     assert_eq!(outcome.trades.found, documents);
@@ -400,13 +402,7 @@ async fn backlog() {
 /// backoff, and go through once it is back; nothing is dead-lettered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn yonyou_outage() {
-    let setup = Setup {
-        k: 60.0,
-        documents: 300,
-        push_kill_rate: 0.0,
-        poll_kill_rate: 0.0,
-    };
-    let sim = Simulation::start(setup, |_| {}).await;
+    let sim = Simulation::start(Setup::documents(300), |_| {}).await;
     for endpoint in [
         Endpoint::YonyouSave,
         Endpoint::YonyouLookup,
@@ -432,13 +428,7 @@ async fn yonyou_outage() {
 /// no document fails or waits for a person.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kingdee_rotation() {
-    let setup = Setup {
-        k: 60.0,
-        documents: 300,
-        push_kill_rate: 0.0,
-        poll_kill_rate: 0.0,
-    };
-    let sim = Simulation::start(setup, |_| {}).await;
+    let sim = Simulation::start(Setup::documents(300), |_| {}).await;
     // Rotated once the first bills are in, with orders edited since that need the new secret.
     while sim.sandbox.kingdee_bills().len() < 30 {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -465,12 +455,10 @@ async fn kingdee_rotation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_the_deadline() {
     let setup = Setup {
-        k: 60.0,
-        documents: 400,
         push_kill_rate: 0.25,
-        poll_kill_rate: 0.0,
+        ..Setup::documents(400)
     };
-    let scale = Scale { k: setup.k };
+    let scale = Scale { k: K };
     let sim = Simulation::start(setup, |config| {
         // A slow WDT page outlasts the poll function's whole timeout.
         config.slow = scale.of(Duration::from_secs_f64(POLL_TIMEOUT)) * 2;

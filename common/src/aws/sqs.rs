@@ -107,11 +107,6 @@ impl SqsQueue {
         &self.url
     }
 
-    /// Sends one message, first visible after `delay` (at most 15 minutes).
-    pub async fn send_after(&self, body: String, delay: Duration) -> Result<(), StoreError> {
-        self.send_batch(std::slice::from_ref(&body), delay).await
-    }
-
     /// The queue's visibility timeout, if read by [`SqsQueue::discover`].
     pub fn visibility(&self) -> Option<Duration> {
         self.visibility

@@ -12,6 +12,9 @@ pub mod record;
 pub mod timing;
 pub mod window;
 
+#[cfg(all(test, feature = "embedded"))]
+mod test_support;
+
 pub use endpoints::{Addressed, AnyTarget, Bill, SourceApi, TargetApi, WdtSource, endpoints_for};
 pub use message::{Envelope, MAX_MESSAGE_BYTES, PageHeader, PageMessage};
 pub use pace::{Pacer, RATE_SHARE, TargetPacers};

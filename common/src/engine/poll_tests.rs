@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::embedded::EmbeddedStore;
 use crate::engine::ports::PageQueue;
+use crate::engine::test_support::{store, trades_scheme};
 use crate::time::{format_source, from_beijing, parse_source_datetime, to_beijing};
 
 /// WDT's trade query over `documents` (one per `modified` time): filters by the window, pages by
@@ -49,20 +50,6 @@ impl SourceApi for Source {
     }
 }
 
-fn scheme() -> Scheme {
-    crate::bundled::load_all()
-        .unwrap()
-        .into_iter()
-        .find(|s| s.id() == "wdt-trades-to-kingdee")
-        .unwrap()
-}
-
-fn store(name: &str) -> EmbeddedStore {
-    let dir = std::env::temp_dir().join(format!("ferry-poll-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    EmbeddedStore::open(&dir.join("ferry.db")).unwrap()
-}
-
 /// A poll from `start` of `source`, with a minute's budget; also the largest window count a
 /// queued page reported.
 async fn poll(
@@ -98,7 +85,7 @@ async fn poll(
 
 #[tokio::test]
 async fn a_window_of_more_than_twenty_pages_is_walked_in_parts_the_cursor_moving_past_each() {
-    let scheme = scheme();
+    let scheme = trades_scheme();
     let now = Timestamp::now();
     let start = now - jiff::SignedDuration::from_hours(2);
     // 2,500 documents in the first 50 minutes: 25 pages of 100 in one window.
@@ -135,7 +122,7 @@ async fn a_window_of_more_than_twenty_pages_is_walked_in_parts_the_cursor_moving
 
 #[tokio::test]
 async fn a_window_that_never_adds_up_stays_open_and_says_so() {
-    let scheme = scheme();
+    let scheme = trades_scheme();
     let now = Timestamp::now();
     let start = now - jiff::SignedDuration::from_hours(1);
     let modified = (0..30)

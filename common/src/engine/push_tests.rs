@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::embedded::EmbeddedStore;
 use crate::engine::endpoints::Addressed;
+use crate::engine::test_support::{store, trades_scheme};
 
 /// A target that takes `wait` per save and answers with `refuse`'s class, or success.
 struct Scripted {
@@ -65,14 +66,6 @@ impl TargetApi for Scripted {
     }
 }
 
-fn scheme() -> Scheme {
-    crate::bundled::load_all()
-        .unwrap()
-        .into_iter()
-        .find(|s| s.id() == "wdt-trades-to-kingdee")
-        .unwrap()
-}
-
 /// WDT trade `id`, from the sample.
 fn trade(id: u64) -> Value {
     let text = include_str!("../../../samples/wdt-trade.json");
@@ -96,12 +89,6 @@ fn delivery(id: &str, documents: &[Value], retries: u32) -> Delivery {
         .to_string(),
         receive_count: 1,
     }
-}
-
-fn store(name: &str) -> EmbeddedStore {
-    let dir = std::env::temp_dir().join(format!("ferry-push-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    EmbeddedStore::open(&dir.join("ferry.db")).unwrap()
 }
 
 fn pusher<'a>(
@@ -139,7 +126,7 @@ fn ids_in(body: &str) -> Vec<u64> {
 
 #[tokio::test]
 async fn a_batch_stops_starting_at_its_deadline_and_hands_back_exactly_the_rest() {
-    let scheme = scheme();
+    let scheme = trades_scheme();
     let target = Scripted::new(Duration::from_millis(40), None);
     let records = store("deadline");
     let now = Instant::now();
@@ -197,7 +184,7 @@ async fn a_batch_stops_starting_at_its_deadline_and_hands_back_exactly_the_rest(
 
 #[tokio::test]
 async fn retries_come_back_with_a_growing_backoff_until_the_limit_then_the_queue_decides() {
-    let scheme = scheme();
+    let scheme = trades_scheme();
     let target = Scripted::new(Duration::ZERO, Some(FailureClass::Retryable));
     let records = store("retries");
     let pusher = pusher(&scheme, &target, &records, None, 3);
@@ -232,7 +219,7 @@ async fn retries_come_back_with_a_growing_backoff_until_the_limit_then_the_queue
 
 #[tokio::test]
 async fn a_document_twice_in_a_batch_takes_turns_instead_of_waiting_out_its_own_claim() {
-    let scheme = scheme();
+    let scheme = trades_scheme();
     let target = Scripted::new(Duration::from_millis(20), None);
     let records = store("twice");
     let pusher = pusher(&scheme, &target, &records, None, 10);

@@ -1,0 +1,20 @@
+//! What the engine's unit tests share: a fresh embedded store and a bundled scheme.
+
+use crate::Scheme;
+use crate::embedded::EmbeddedStore;
+
+/// A fresh embedded store in a directory of this process and test.
+pub(crate) fn store(name: &str) -> EmbeddedStore {
+    let dir = std::env::temp_dir().join(format!("ferry-engine-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    EmbeddedStore::open(&dir.join("ferry.db")).unwrap()
+}
+
+/// The bundled orders-to-Kingdee scheme.
+pub(crate) fn trades_scheme() -> Scheme {
+    crate::bundled::load_all()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id() == "wdt-trades-to-kingdee")
+        .unwrap()
+}
