@@ -466,7 +466,7 @@ async fn killed_at_the_deadline() {
     .await;
     sim.sandbox
         .faults()
-        .set_rate(Endpoint::WdtQuery, Fault::Slow, 0.05);
+        .set_rate(Endpoint::WdtQuery, Fault::Slow, 0.1);
     let outcome = sim.finish(Duration::from_secs(180)).await;
     outcome.assert_clean();
     assert!(outcome.push_timeouts > 0, "{}", outcome.summary());
