@@ -152,6 +152,8 @@ async fn a_batch_stops_starting_at_its_deadline_and_hands_back_exactly_the_rest(
     let mut handed_back = Vec::new();
     for result in &results {
         match &result.next {
+            // A message whose documents all started in time is done.
+            Next::Done => {}
             Next::HandBack {
                 body,
                 delay,
