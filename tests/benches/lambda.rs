@@ -175,28 +175,20 @@ async fn run_push(
 
 /// The push function's environment, as template.yaml and Lambda set it.
 fn environment(world: &AwsWorld) -> Vec<(String, String)> {
-    let moto = ferry_tests::aws::moto();
-    [
-        ("AWS_ENDPOINT_URL", moto.as_str()),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_LAMBDA_FUNCTION_NAME", "ferry-push"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/ferry-push"),
-        ("FERRY_TABLE", world.table.as_str()),
-        ("FERRY_QUEUE_KINGDEE", world.queues["kingdee"].url.as_str()),
-        ("FERRY_QUEUE_YONYOU", world.queues["yonyou"].url.as_str()),
-        ("FERRY_SECRET_ID", world.secret.as_str()),
-        ("FERRY_RATE_LIMITS", "kingdee=1000000,yonyou=1000000"),
-        ("FERRY_LOG", "warn"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect()
+    let mut env = world.function_env();
+    env.extend(
+        [
+            ("AWS_LAMBDA_FUNCTION_NAME", "ferry-push"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/ferry-push"),
+            ("FERRY_RATE_LIMITS", "kingdee=1000000,yonyou=1000000"),
+            ("FERRY_LOG", "warn"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    env
 }
 
 fn main() {

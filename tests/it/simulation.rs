@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ferry_sandbox::{Endpoint, Fault, Kind, RateLimits, Sandbox};
-use ferry_tests::aws::{AwsWorld, depth, moto};
+use ferry_tests::aws::{AwsWorld, depth};
 use ferry_tests::lambda::{
     Function, FunctionSpec, MappingSpec, MappingStats, run_mapping, run_schedule,
 };
@@ -108,35 +108,29 @@ impl Simulation {
         let push_timeout = scale.of(Duration::from_secs_f64(PUSH_TIMEOUT));
         let world = AwsWorld::with_visibility(&sandbox, MAX_RECEIVES, push_timeout * 6).await;
         let start = sandbox.source(|s| s.first_time());
-        let mut env = vec![
-            ("FERRY_TABLE", world.table.clone()),
-            ("FERRY_QUEUE_KINGDEE", world.queues["kingdee"].url.clone()),
-            ("FERRY_QUEUE_YONYOU", world.queues["yonyou"].url.clone()),
-            ("FERRY_SECRET_ID", world.secret.clone()),
-            ("FERRY_PUSH_CONCURRENCY", PUSH_CONCURRENCY.to_string()),
-            (
-                "FERRY_RATE_LIMITS",
-                format!(
-                    "kingdee={},yonyou={}",
-                    scale.per_minute(500),
-                    scale.per_minute(60)
+        let mut env = world.function_env();
+        env.extend(
+            [
+                ("FERRY_PUSH_CONCURRENCY", PUSH_CONCURRENCY.to_string()),
+                (
+                    "FERRY_RATE_LIMITS",
+                    format!(
+                        "kingdee={},yonyou={}",
+                        scale.per_minute(500),
+                        scale.per_minute(60)
+                    ),
                 ),
-            ),
-            ("FERRY_START", start),
-            ("FERRY_PUSH_TIMEOUT", scale.env(PUSH_TIMEOUT)),
-            ("FERRY_CLAIM_TTL", scale.env(300.0)),
-            ("FERRY_RETRY_MIN", scale.env(5.0)),
-            ("FERRY_RETRY_MAX", scale.env(300.0)),
-            ("FERRY_POLL_LEASE", scale.env(60.0)),
-            ("FERRY_SECRET_REFRESH", scale.env(300.0)),
-            ("FERRY_LOG", "info".to_owned()),
-            ("AWS_ENDPOINT_URL", moto()),
-            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        ];
-        let env: Vec<(String, String)> = env.drain(..).map(|(k, v)| (k.to_owned(), v)).collect();
+                ("FERRY_START", start),
+                ("FERRY_PUSH_TIMEOUT", scale.env(PUSH_TIMEOUT)),
+                ("FERRY_CLAIM_TTL", scale.env(300.0)),
+                ("FERRY_RETRY_MIN", scale.env(5.0)),
+                ("FERRY_RETRY_MAX", scale.env(300.0)),
+                ("FERRY_POLL_LEASE", scale.env(60.0)),
+                ("FERRY_SECRET_REFRESH", scale.env(300.0)),
+                ("FERRY_LOG", "info".to_owned()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
         let poll = Function::new(FunctionSpec {
             name: "ferry-poll".into(),
             binary: env!("CARGO_BIN_EXE_lambda-poll").into(),
@@ -479,25 +473,16 @@ async fn killed_at_the_deadline() {
 async fn settings_that_cannot_work_together_stop_the_function_at_start() {
     let sandbox = spawn_sandbox(10, |_| {}).await;
     let world = AwsWorld::with_visibility(&sandbox, MAX_RECEIVES, Duration::from_secs(30)).await;
-    let env = [
-        ("FERRY_TABLE", world.table.clone()),
-        ("FERRY_QUEUE_KINGDEE", world.queues["kingdee"].url.clone()),
-        ("FERRY_QUEUE_YONYOU", world.queues["yonyou"].url.clone()),
-        ("FERRY_SECRET_ID", world.secret.clone()),
-        ("FERRY_PUSH_TIMEOUT", "60s".to_owned()),
-        ("FERRY_CLAIM_TTL", "60s".to_owned()),
-        ("AWS_ENDPOINT_URL", moto()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-    ]
-    .map(|(k, v)| (k.to_owned(), v));
+    let mut env = world.function_env();
+    env.extend(
+        [("FERRY_PUSH_TIMEOUT", "60s"), ("FERRY_CLAIM_TTL", "60s")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
     let push = Function::new(FunctionSpec {
         name: "ferry-push".into(),
         binary: env!("CARGO_BIN_EXE_lambda-push").into(),
         timeout: Duration::from_secs(60),
-        env: env.to_vec(),
+        env,
         kill_rate: 0.0,
     });
     let answer = push.invoke(serde_json::json!({ "Records": [] })).await;

@@ -242,6 +242,24 @@ impl AwsWorld {
             .with_http(crate::quick_http())
     }
 
+    /// What a function process of this deployment needs in its environment: where the table,
+    /// queues and secret are, and moto as its AWS.
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        [
+            ("FERRY_TABLE", self.table.clone()),
+            ("FERRY_QUEUE_KINGDEE", self.queues["kingdee"].url.clone()),
+            ("FERRY_QUEUE_YONYOU", self.queues["yonyou"].url.clone()),
+            ("FERRY_SECRET_ID", self.secret.clone()),
+            ("AWS_ENDPOINT_URL", moto()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .to_vec()
+    }
+
     /// The SQS client.
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)

@@ -372,13 +372,12 @@ impl Deployment {
 
     fn assemble(&self, version: String, clients: &Clients) -> Result<Connected, String> {
         // Each push instance gets its share of the account's limit.
-        let mut pacers = TargetPacers::new(RATE_SHARE / self.config.push_concurrency.max(1) as f64);
+        let mut pacers = TargetPacers::new(instance_share(&self.config));
         let mut parts = Vec::new();
         for scheme in &self.schemes {
             let (source, target) = endpoints_for(scheme, clients, "the credentials secret")?;
             let connector = scheme.config.target.connector.value;
-            let limit = self.config.rate_limits.get(connector.name()).copied();
-            let pacer = pacers.for_scheme(scheme, limit);
+            let pacer = pacers.for_scheme(scheme, rate_limit(&self.config, scheme));
             parts.push(SchemeParts {
                 source,
                 target,
@@ -405,14 +404,17 @@ fn rate_limit(config: &DeploymentConfig, scheme: &Scheme) -> Option<u32> {
         .or(scheme.push.rate_limit)
 }
 
-/// One push instance's timing against `scheme`'s target.
+/// The share of a target's limit one push instance paces at.
+fn instance_share(config: &DeploymentConfig) -> f64 {
+    RATE_SHARE / f64::from(config.push_concurrency.max(1))
+}
+
+/// One push instance's timing against `scheme`'s target: its call spacing is the pacer's own.
 fn push_timing(config: &DeploymentConfig, scheme: &Scheme) -> PushTiming {
-    let instances = f64::from(config.push_concurrency.max(1));
     PushTiming {
         timeout: config.tuning.push_timeout,
-        period: rate_limit(config, scheme).map(|limit| {
-            Duration::from_secs_f64(60.0 / (f64::from(limit.max(1)) * RATE_SHARE / instances))
-        }),
+        period: rate_limit(config, scheme)
+            .map(|limit| Pacer::per_minute(limit, instance_share(config)).period()),
     }
 }
 
