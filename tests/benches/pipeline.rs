@@ -21,7 +21,6 @@ use ferry_cli::runtime::{Clients, Runtime, SchemePlan, Settings, Tally};
 use ferry_common::Scheme;
 use ferry_common::connector::HttpSettings;
 use ferry_common::connector::kingdee::KingdeeClient;
-use ferry_common::engine::TargetApi;
 use ferry_sandbox::{RateLimits, Sandbox, SandboxConfig};
 use futures_util::StreamExt;
 
@@ -188,7 +187,7 @@ fn baseline(orders: u64) -> (f64, f64) {
         for chunk in bodies.chunks(1000) {
             let cpu0 = thread_cpu();
             futures_util::stream::iter(chunk)
-                .map(|b| client.send(b))
+                .map(|b| client.save_order(b))
                 .buffer_unordered(scheme.push.concurrency)
                 .for_each(|r| async {
                     r.unwrap();

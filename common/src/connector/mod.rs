@@ -22,3 +22,45 @@ pub use http::{HttpSettings, install_crypto_provider};
 pub use outcome::{CallError, FailureClass, Saved};
 pub use retry::{RetrySettings, throttled_calls};
 pub use secret::Secret;
+
+/// The target API families Ferry's clients speak, as (connector, `target.protocol`,
+/// `target.update`) of a catalog description: an API of one of these families needs a catalog
+/// file only; any other is refused by `ferry check`.
+pub const TARGET_FAMILIES: &[(&str, &str, &str)] = &[
+    ("kingdee", "kingdee-gateway", "entry-ids"),
+    ("yonyou", "yonyou-openapi", "line-status"),
+];
+
+/// Whether a client serves target API `api`, or why not.
+pub fn serves(api: &crate::catalog::ApiCatalog) -> Result<(), String> {
+    let Some(spec) = &api.target else {
+        return Err(format!(
+            "the catalog describes no `target:` for {} {} (its save path, number field and look-up), so no client can write to it",
+            api.connector, api.api
+        ));
+    };
+    if TARGET_FAMILIES
+        .iter()
+        .any(|(c, p, u)| *c == api.connector && *p == spec.protocol && *u == spec.update)
+    {
+        return Ok(());
+    }
+    let served: Vec<String> = TARGET_FAMILIES
+        .iter()
+        .filter(|(c, ..)| *c == api.connector)
+        .map(|(_, p, u)| format!("protocol {p} with {u} updates"))
+        .collect();
+    Err(format!(
+        "no client serves {} {} (protocol {} with {} updates); the {} client serves {}",
+        api.connector,
+        api.api,
+        spec.protocol,
+        spec.update,
+        api.connector,
+        if served.is_empty() {
+            "nothing".to_owned()
+        } else {
+            served.join(", ")
+        }
+    ))
+}

@@ -1,12 +1,14 @@
 //! The engine's view of the connectors: a source that answers one page, and a target that creates
-//! bills, updates them line by line and finds them by number. The WDT, Kingdee and Yonyou clients are adapted here, so poll and push
-//! never name a vendor.
+//! bills, updates them line by line and finds them by number, as the scheme's target API's catalog
+//! description says. The WDT, Kingdee and Yonyou clients are adapted here, so poll and push never
+//! name a vendor.
 
 use std::future::Future;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::catalog::TargetSpec;
 use crate::connector::kingdee::KingdeeClient;
 use crate::connector::wdt::{Page, WdtClient};
 use crate::connector::yonyou::YonyouClient;
@@ -110,23 +112,45 @@ fn line_list<'a>(header: &'a mut Value, name: &str) -> &'a mut Vec<Value> {
     header[name].as_array_mut().expect("made an array above")
 }
 
-impl TargetApi for KingdeeClient {
+/// A Kingdee save API (V1 `sal_order_save`, V2 `scm/sal_order`, or another of the family), as
+/// its catalog description says: where to save, the number field, the line list, the look-ups.
+#[derive(Clone, Debug)]
+pub struct KingdeeTarget {
+    /// The account's client, shared by its schemes.
+    pub client: std::sync::Arc<KingdeeClient>,
+    /// The API's description.
+    pub spec: &'static TargetSpec,
+}
+
+/// A Yonyou save API, as its catalog description says.
+#[derive(Clone, Debug)]
+pub struct YonyouTarget {
+    /// The tenant's client, shared by its schemes.
+    pub client: std::sync::Arc<YonyouClient>,
+    /// The API's description.
+    pub spec: &'static TargetSpec,
+}
+
+impl TargetApi for KingdeeTarget {
     fn number(&self, body: &Value) -> String {
-        text_field(body, "/billno")
+        text_field(body, &format!("/{}", self.spec.number))
     }
 
     async fn send(&self, wire: &Value) -> Result<Saved, CallError> {
-        self.save_order(wire).await
+        self.client.save_at(&self.spec.save, wire).await
     }
 
     async fn address(&self, body: &Value, bill: &Bill) -> Result<Addressed, CallError> {
         // Save answers never carry entry ids, and a person may have edited the bill in Kingdee:
-        // the entries are read afresh before every modify (V1 modify: header `id`, every existing
-        // entry with its id, a new entry without one).
-        let detail = self.order_detail(&bill.id).await?;
+        // the entries are read afresh before every modify (header `id`, every existing entry with
+        // its id, a new entry without one).
+        let detail = self
+            .client
+            .order_detail_at(&self.spec.detail, &bill.id)
+            .await?;
         let mut wire = body.clone();
         wire["id"] = Value::String(bill.id.clone());
-        let lines = line_list(&mut wire, "material_entity");
+        let lines = line_list(&mut wire, &self.spec.lines);
         for (line, entry) in lines.iter_mut().zip(&detail.entries) {
             line["id"] = Value::String(entry.clone());
         }
@@ -142,25 +166,30 @@ impl TargetApi for KingdeeClient {
         if number.is_empty() {
             return Ok(None);
         }
-        Ok(self.find_order(number).await?.map(|detail| Bill {
-            id: detail.id,
-            lines: Some(detail.entries),
-        }))
+        let spec = self.spec;
+        Ok(self
+            .client
+            .find_order_at(&spec.detail, &spec.list, number)
+            .await?
+            .map(|detail| Bill {
+                id: detail.id,
+                lines: Some(detail.entries),
+            }))
     }
 
     async fn kept(&self, id: &str, lines: &[String]) -> Result<bool, CallError> {
-        let detail = self.order_detail(id).await?;
+        let detail = self.client.order_detail_at(&self.spec.detail, id).await?;
         Ok(lines.iter().any(|line| detail.entries.contains(line)))
     }
 }
 
-impl TargetApi for YonyouClient {
+impl TargetApi for YonyouTarget {
     fn number(&self, body: &Value) -> String {
-        text_field(body, "/data/code")
+        text_field(body, &format!("/data/{}", self.spec.number))
     }
 
     async fn send(&self, wire: &Value) -> Result<Saved, CallError> {
-        self.save_order(wire).await
+        self.client.save_at(&self.spec.save, wire).await
     }
 
     async fn address(&self, body: &Value, bill: &Bill) -> Result<Addressed, CallError> {
@@ -169,14 +198,18 @@ impl TargetApi for YonyouClient {
         // is the same whether Yonyou keeps or drops lines an Update leaves out.
         let existing = match &bill.lines {
             Some(lines) => lines.clone(),
-            None => self.order_lines(&bill.id).await?,
+            None => {
+                self.client
+                    .order_lines_at(&self.spec.detail, &bill.id)
+                    .await?
+            }
         };
         let mut wire = body.clone();
         let header = &mut wire["data"];
         header["_status"] = Value::String("Update".into());
         header["id"] = Value::String(bill.id.clone());
         header["orderPrices!orderId"] = Value::String(bill.id.clone());
-        let lines = line_list(header, "orderDetails");
+        let lines = line_list(header, &self.spec.lines);
         for (index, line) in lines.iter_mut().enumerate() {
             match existing.get(index) {
                 Some(id) => {
@@ -211,7 +244,7 @@ impl TargetApi for YonyouClient {
         wire.pointer("/data/resubmitCheckKey")
             .and_then(Value::as_str)
             .filter(|k| !k.is_empty())
-            .map(|_| self.resubmit_window())
+            .map(|_| self.client.resubmit_window())
     }
 
     async fn find(&self, number: &str) -> Result<Option<Bill>, CallError> {
@@ -219,7 +252,8 @@ impl TargetApi for YonyouClient {
             return Ok(None);
         }
         Ok(self
-            .find_order(number)
+            .client
+            .find_order_at(&self.spec.list, number)
             .await?
             .map(|id| Bill { id, lines: None }))
     }
@@ -234,9 +268,9 @@ impl TargetApi for YonyouClient {
 #[derive(Debug)]
 pub enum AnyTarget {
     /// 金蝶云星辰 (one client per account, shared by its schemes).
-    Kingdee(std::sync::Arc<KingdeeClient>),
+    Kingdee(KingdeeTarget),
     /// 用友BIP.
-    Yonyou(std::sync::Arc<YonyouClient>),
+    Yonyou(YonyouTarget),
 }
 
 impl TargetApi for AnyTarget {
@@ -249,15 +283,15 @@ impl TargetApi for AnyTarget {
 
     async fn send(&self, wire: &Value) -> Result<Saved, CallError> {
         match self {
-            AnyTarget::Kingdee(c) => c.as_ref().send(wire).await,
-            AnyTarget::Yonyou(c) => c.as_ref().send(wire).await,
+            AnyTarget::Kingdee(c) => c.send(wire).await,
+            AnyTarget::Yonyou(c) => c.send(wire).await,
         }
     }
 
     async fn address(&self, body: &Value, bill: &Bill) -> Result<Addressed, CallError> {
         match self {
-            AnyTarget::Kingdee(c) => c.as_ref().address(body, bill).await,
-            AnyTarget::Yonyou(c) => c.as_ref().address(body, bill).await,
+            AnyTarget::Kingdee(c) => c.address(body, bill).await,
+            AnyTarget::Yonyou(c) => c.address(body, bill).await,
         }
     }
 
@@ -270,15 +304,15 @@ impl TargetApi for AnyTarget {
 
     async fn find(&self, number: &str) -> Result<Option<Bill>, CallError> {
         match self {
-            AnyTarget::Kingdee(c) => c.as_ref().find(number).await,
-            AnyTarget::Yonyou(c) => c.as_ref().find(number).await,
+            AnyTarget::Kingdee(c) => c.find(number).await,
+            AnyTarget::Yonyou(c) => c.find(number).await,
         }
     }
 
     async fn kept(&self, id: &str, lines: &[String]) -> Result<bool, CallError> {
         match self {
-            AnyTarget::Kingdee(c) => c.as_ref().kept(id, lines).await,
-            AnyTarget::Yonyou(c) => c.as_ref().kept(id, lines).await,
+            AnyTarget::Kingdee(c) => c.kept(id, lines).await,
+            AnyTarget::Yonyou(c) => c.kept(id, lines).await,
         }
     }
 }
@@ -298,19 +332,22 @@ pub fn endpoints_for(
         .wdt
         .clone()
         .ok_or_else(|| missing("reads WDT", "wdt"))?;
+    let spec = scheme.target_spec();
     let target = match scheme.config.target.connector.value {
-        TargetConnector::Kingdee => AnyTarget::Kingdee(
-            clients
+        TargetConnector::Kingdee => AnyTarget::Kingdee(KingdeeTarget {
+            client: clients
                 .kingdee
                 .clone()
                 .ok_or_else(|| missing("writes to Kingdee", "kingdee"))?,
-        ),
-        TargetConnector::Yonyou => AnyTarget::Yonyou(
-            clients
+            spec,
+        }),
+        TargetConnector::Yonyou => AnyTarget::Yonyou(YonyouTarget {
+            client: clients
                 .yonyou
                 .clone()
                 .ok_or_else(|| missing("writes to Yonyou", "yonyou"))?,
-        ),
+            spec,
+        }),
     };
     let source = WdtSource {
         client,

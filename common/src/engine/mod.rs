@@ -15,7 +15,10 @@ pub mod window;
 #[cfg(all(test, feature = "embedded"))]
 mod test_support;
 
-pub use endpoints::{Addressed, AnyTarget, Bill, SourceApi, TargetApi, WdtSource, endpoints_for};
+pub use endpoints::{
+    Addressed, AnyTarget, Bill, KingdeeTarget, SourceApi, TargetApi, WdtSource, YonyouTarget,
+    endpoints_for,
+};
 pub use message::{Envelope, MAX_MESSAGE_BYTES, PageHeader, PageMessage};
 pub use pace::{Pacer, RATE_SHARE, TargetPacers};
 pub use poll::{PageEvent, PollError, PollReport, Poller, Stop, scan};

@@ -260,7 +260,7 @@ impl Mapper {
         functions::register(&mut env);
         env.add_global(
             "vars",
-            Value::from_pairs(resolve_variables(config, env_lookup, sink)),
+            Value::from_pairs(resolve_variables(config, env_lookup)),
         );
         let maps = std::sync::Arc::new(compile_value_maps(config));
         env.add_global("maps", Value::from_dyn_object(maps.clone()));
@@ -609,11 +609,7 @@ fn compile_value<'env>(
 }
 
 /// Resolves scheme variables from the file and the environment.
-fn resolve_variables(
-    config: &SchemeConfig,
-    env_lookup: EnvLookup<'_>,
-    sink: &mut Sink,
-) -> Vec<(String, Value)> {
+fn resolve_variables(config: &SchemeConfig, env_lookup: EnvLookup<'_>) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for (name, var) in &config.variables {
         let v = &var.value;
@@ -622,11 +618,8 @@ fn resolve_variables(
             (None, Some(key)) => match (env_lookup(key), &v.default) {
                 (Some(found), _) => Value::from(found),
                 (None, Some(default)) => scalar_value(default),
-                (None, None) => {
-                    let (line, col) = at(var);
-                    sink.error(line, col, format!("variable '{name}': environment variable {key} is not set and no default is given"));
-                    continue;
-                }
+                // Warned about, and refused at a run's start (`Scheme::require_variables`).
+                (None, None) => continue,
             },
             (None, None) => continue, // reported by the identity checks
         };

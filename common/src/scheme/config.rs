@@ -185,10 +185,12 @@ pub struct VariableConfig {
     /// The value, when it lives in the file.
     #[serde(default)]
     pub value: Option<Scalar>,
-    /// The environment variable to read it from.
+    /// The deployment variable to read it from: the process environment, a run configuration's
+    /// `variables`, the template's `Variables` parameter or the credentials secret's `variables`.
+    /// A run stops at start while it has no value.
     #[serde(default)]
     pub env: Option<String>,
-    /// The value when `env` is not set.
+    /// The value when `env` is not set (leave it out for anything customer-specific).
     #[serde(default)]
     pub default: Option<Scalar>,
     /// What the variable means, for the next consultant.
@@ -215,6 +217,10 @@ pub struct ValueMapConfig {
     /// Source code → target code.
     #[serde(default)]
     pub entries: IndexMap<String, Scalar>,
+    /// More entries from a data file, relative to the scheme file: CSV whose header row is
+    /// `key,value` (as a spreadsheet saves it, UTF-8), or a YAML mapping. A key may be given once.
+    #[serde(default)]
+    pub entries_file: Option<Spanned<String>>,
     /// What the map translates, for the next consultant.
     #[serde(default)]
     pub description: Option<String>,

@@ -20,6 +20,8 @@ pub struct Diagnostic {
     pub column: u64,
     /// What is wrong, naming the field.
     pub message: String,
+    /// The file it is in, when not the scheme file itself (a value map's entries file).
+    pub file: Option<String>,
 }
 
 impl Diagnostic {
@@ -30,6 +32,7 @@ impl Diagnostic {
             line,
             column,
             message,
+            file: None,
         }
     }
 
@@ -81,6 +84,7 @@ impl Diagnostic {
 
     /// `file:line:col: message`, with `warning: ` before a warning's message.
     pub fn display(&self, file: &str) -> String {
+        let file = self.file.as_deref().unwrap_or(file);
         let tag = match self.severity {
             Severity::Error => "",
             Severity::Warning => "warning: ",
@@ -111,7 +115,14 @@ impl Sink {
             line,
             column,
             message,
+            file: None,
         });
+    }
+
+    /// Records a problem found in another file than the scheme's (`file:line`).
+    pub fn push_in(&mut self, file: &str, mut diagnostic: Diagnostic) {
+        diagnostic.file = Some(file.to_owned());
+        self.items.push(diagnostic);
     }
 
     /// How many errors so far.

@@ -3,22 +3,44 @@
 
 pub mod config;
 mod diagnostic;
+mod entries;
+mod folder;
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jiff::SignedDuration;
 use jiff::civil::DateTime;
 
-use crate::catalog::{self, ApiCatalog};
+use crate::catalog::{self, ApiCatalog, Catalog};
 use crate::error::{Classified, Domain, RetryHint};
 use crate::mapping::{EnvLookup, Mapper};
 pub use config::{SchemeConfig, Spanned};
 pub use diagnostic::{Diagnostic, Severity, Sink};
+pub use folder::{FolderError, load_folder};
 
 /// Reads scheme `env` variables from the process environment.
 pub fn process_env(key: &str) -> Option<String> {
     std::env::var(key).ok()
+}
+
+/// What schemes are checked against and where their variables' values come from.
+#[derive(Clone, Copy)]
+pub struct Loader<'a> {
+    /// The APIs known (the built-in ones, plus a scheme folder's `catalog/`).
+    pub catalog: &'a Catalog,
+    /// A deployment variable's value by name (`None`: not set here).
+    pub vars: EnvLookup<'a>,
+}
+
+impl Loader<'static> {
+    /// The built-in catalog and the process environment.
+    pub fn process() -> Loader<'static> {
+        Loader {
+            catalog: Catalog::builtin(),
+            vars: &process_env,
+        }
+    }
 }
 
 /// The checked window rules of a scheme.
@@ -65,6 +87,13 @@ pub struct Scheme {
     pub mapper: Mapper,
     /// Warnings found while checking (the scheme runs regardless).
     pub warnings: Vec<Diagnostic>,
+    /// The version of its files: the first 12 hex digits of a SHA-256 over the scheme file and
+    /// every entries file it reads, so a deployment can say which files it runs.
+    pub version: String,
+    /// The files it was built from: the scheme file, then its entries files.
+    pub files: Vec<String>,
+    /// Variables that have no value here (a run refuses to start; `ferry check` warns).
+    pub missing_variables: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Scheme {
@@ -82,8 +111,15 @@ impl Scheme {
         &self.config.id.value
     }
 
-    /// Loads and checks a scheme file, reading `env` variables from the process environment.
+    /// Loads and checks a scheme file against the built-in catalog, reading `env` variables from
+    /// the process environment.
     pub fn load_file(path: &Path) -> Result<Scheme, SchemeError> {
+        Scheme::load_file_with(path, &Loader::process())
+    }
+
+    /// Loads and checks a scheme file with `loader`'s catalog and variables; its entries files are
+    /// read relative to it.
+    pub fn load_file_with(path: &Path, loader: &Loader<'_>) -> Result<Scheme, SchemeError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| SchemeError {
             file: name.clone(),
@@ -93,22 +129,39 @@ impl Scheme {
                 format!("cannot read the file: {e}"),
             )],
         })?;
-        Scheme::load_str(&name, &text, &process_env)
+        Scheme::load_with(&name, &text, loader)
     }
 
-    /// Loads and checks a scheme from text; `file` names it in diagnostics.
+    /// Loads and checks a scheme from text against the built-in catalog; `file` names it in
+    /// diagnostics, and entries files are read relative to it.
     pub fn load_str(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Scheme, SchemeError> {
-        let config: SchemeConfig = serde_saphyr::from_str(text).map_err(|e| SchemeError {
+        Scheme::load_with(
+            file,
+            text,
+            &Loader {
+                catalog: Catalog::builtin(),
+                vars: env,
+            },
+        )
+    }
+
+    /// Loads and checks a scheme from text with `loader`'s catalog and variables.
+    pub fn load_with(file: &str, text: &str, loader: &Loader<'_>) -> Result<Scheme, SchemeError> {
+        let mut config: SchemeConfig = serde_saphyr::from_str(text).map_err(|e| SchemeError {
             file: file.to_owned(),
             diagnostics: vec![Diagnostic::from_yaml(&e, text)],
         })?;
         let mut sink = Sink::default();
-        let source_api = check_source(&config, &mut sink);
-        let target_api = check_target(&config, &mut sink);
+        let base = Path::new(file).parent().unwrap_or(Path::new(""));
+        let mut versioned = vec![(file.to_owned(), text.as_bytes().to_vec())];
+        read_entries_files(&mut config, base, &mut versioned, &mut sink);
+        let source_api = check_source(&config, loader.catalog, &mut sink);
+        let target_api = check_target(&config, loader.catalog, &mut sink);
         let window = check_window(&config, source_api, &mut sink);
         let push = check_push(&config, &mut sink);
         check_identity(&config, &mut sink);
-        let mapper = Mapper::compile(&config, source_api, target_api, env, &mut sink);
+        let missing_variables = missing_variables(&config, loader.vars, &mut sink);
+        let mapper = Mapper::compile(&config, source_api, target_api, loader.vars, &mut sink);
         let (errors, warnings) = sink.finish();
         match (errors.is_empty(), source_api, target_api, window, mapper) {
             (true, Some(source_api), Some(target_api), Some(window), Some(mapper)) => Ok(Scheme {
@@ -120,6 +173,9 @@ impl Scheme {
                 push,
                 mapper,
                 warnings,
+                version: version_of(&versioned),
+                files: versioned.into_iter().map(|(name, _)| name).collect(),
+                missing_variables,
             }),
             _ => {
                 let mut diagnostics = errors;
@@ -132,6 +188,123 @@ impl Scheme {
             }
         }
     }
+}
+
+impl Scheme {
+    /// Refuses to run while a variable has no value, naming each and where to set it.
+    pub fn require_variables(&self) -> Result<(), String> {
+        if self.missing_variables.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = self
+            .missing_variables
+            .iter()
+            .map(|(name, key)| format!("'{name}' ({key})"))
+            .collect();
+        Err(format!(
+            "scheme {} cannot start: variable {} has no value; set it in the environment, the run \
+             configuration's `variables`, the template's Variables parameter or the secret's `variables`",
+            self.id(),
+            names.join(", ")
+        ))
+    }
+
+    /// The scheme's target description (every checked scheme's target has one).
+    pub fn target_spec(&self) -> &'static crate::catalog::TargetSpec {
+        self.target_api
+            .target
+            .as_ref()
+            .expect("check_target refuses a target API without a description")
+    }
+}
+
+/// Reads every value map's `entries_file` (relative to `base`) into its entries, each problem
+/// reported at its line in that file, and notes each file for the scheme's version.
+fn read_entries_files(
+    config: &mut SchemeConfig,
+    base: &Path,
+    versioned: &mut Vec<(String, Vec<u8>)>,
+    sink: &mut Sink,
+) {
+    for (name, map) in config.value_maps.iter_mut() {
+        let Some(file) = map.value.entries_file.clone() else {
+            continue;
+        };
+        let path: PathBuf = base.join(&file.value);
+        let shown = path.display().to_string();
+        let read = entries::read(&path);
+        if read.problems.iter().any(|d| d.line == 0) {
+            // The file itself is unreadable: say so where the scheme names it.
+            let (line, col) = at(&file);
+            for problem in &read.problems {
+                sink.error(
+                    line,
+                    col,
+                    format!("value map '{name}': {shown}: {}", problem.message),
+                );
+            }
+            continue;
+        }
+        for problem in read.problems {
+            sink.push_in(&shown, problem);
+        }
+        for (key, value) in read.entries {
+            if map.value.entries.contains_key(&key) {
+                let (line, col) = at(&file);
+                sink.error(
+                    line,
+                    col,
+                    format!("value map '{name}': key '{key}' is both in `entries` and in {shown}"),
+                );
+                continue;
+            }
+            map.value.entries.insert(key, value);
+        }
+        versioned.push((shown, read.bytes));
+    }
+}
+
+/// The variables read from the deployment that have no value here, as (name, deployment
+/// variable), each warned about: `ferry check` runs where the deployment's values are not.
+fn missing_variables(
+    config: &SchemeConfig,
+    vars: EnvLookup<'_>,
+    sink: &mut Sink,
+) -> Vec<(String, String)> {
+    let mut missing = Vec::new();
+    for (name, var) in &config.variables {
+        let v = &var.value;
+        if let (None, Some(key), None) = (&v.value, &v.env, &v.default)
+            && vars(key).is_none()
+        {
+            let (line, col) = at(var);
+            sink.warning(
+                line,
+                col,
+                format!("variable '{name}': {key} has no value here; a run stops at start until the deployment sets it"),
+            );
+            missing.push((name.clone(), key.clone()));
+        }
+    }
+    missing
+}
+
+fn version_of(files: &[(String, Vec<u8>)]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for (index, (_, bytes)) in files.iter().enumerate() {
+        // The scheme file, then each entries file, by content: where the folder sits does not
+        // change the version.
+        hash.update((index as u64).to_le_bytes());
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    }
+    let digest = hash.finalize();
+    digest
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Where scheme `id` stands among `ids`, or an error naming the schemes `owner` runs ("this
@@ -255,10 +428,14 @@ pub(crate) fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn check_source(config: &SchemeConfig, sink: &mut Sink) -> Option<&'static ApiCatalog> {
+fn check_source(
+    config: &SchemeConfig,
+    catalog: &Catalog,
+    sink: &mut Sink,
+) -> Option<&'static ApiCatalog> {
     let source = &config.source;
     let connector = source.connector.value.name();
-    let Some(api) = catalog::find(connector, &source.api.value) else {
+    let Some(api) = catalog.find(connector, &source.api.value) else {
         let (line, col) = at(&source.api);
         sink.error(
             line,
@@ -266,7 +443,7 @@ fn check_source(config: &SchemeConfig, sink: &mut Sink) -> Option<&'static ApiCa
             format!(
                 "unknown {connector} API '{}'; known: {}",
                 source.api.value,
-                catalog::apis_of(connector).join(", ")
+                catalog.apis_of(connector).join(", ")
             ),
         );
         return None;
@@ -338,23 +515,35 @@ fn check_source(config: &SchemeConfig, sink: &mut Sink) -> Option<&'static ApiCa
     Some(api)
 }
 
-fn check_target(config: &SchemeConfig, sink: &mut Sink) -> Option<&'static ApiCatalog> {
+fn check_target(
+    config: &SchemeConfig,
+    catalog: &Catalog,
+    sink: &mut Sink,
+) -> Option<&'static ApiCatalog> {
     let target = &config.target;
     let connector = target.connector.value.name();
-    let api = catalog::find(connector, &target.api.value);
-    if api.is_none() {
-        let (line, col) = at(&target.api);
+    let (line, col) = at(&target.api);
+    let Some(api) = catalog.find(connector, &target.api.value) else {
         sink.error(
             line,
             col,
             format!(
                 "unknown {connector} API '{}'; known: {}",
                 target.api.value,
-                catalog::apis_of(connector).join(", ")
+                catalog.apis_of(connector).join(", ")
             ),
         );
+        return None;
+    };
+    if api.role != catalog::Role::Target {
+        sink.error(line, col, format!("{} is a source API, not a target", api.api));
+        return None;
     }
-    api
+    if let Err(why) = crate::connector::serves(api) {
+        sink.error(line, col, why);
+        return None;
+    }
+    Some(api)
 }
 
 fn check_window(

@@ -202,11 +202,18 @@ async fn rate_limits_answer_their_code_and_the_client_backs_off() {
 /// deleted; the answer's line ids address the next Update. Detail and list find the order.
 #[tokio::test(flavor = "multi_thread")]
 async fn updates_address_lines_by_id_and_the_order_can_be_read_back() {
-    use ferry_common::engine::{Bill, TargetApi};
+    use ferry_common::engine::{Bill, TargetApi, YonyouTarget};
     use ferry_sandbox::unknowns::LeftOutLines;
+    let spec = ferry_common::catalog::find("yonyou", "/yonbip/sd/voucherorder/singleSave")
+        .and_then(|api| api.target.as_ref())
+        .unwrap();
     for left_out in [LeftOutLines::Kept, LeftOutLines::Deleted] {
         let sandbox = spawn_sandbox(20, |c| c.unknowns.yonyou_left_out = left_out).await;
-        let client = client(&sandbox);
+        let target = YonyouTarget {
+            client: std::sync::Arc::new(client(&sandbox)),
+            spec,
+        };
+        let client = &target.client;
         let mut created = body(&sandbox, 4);
         let lines = created["data"]["orderDetails"].as_array().unwrap().len();
         let saved = client.save_order(&created).await.unwrap();
@@ -238,7 +245,7 @@ async fn updates_address_lines_by_id_and_the_order_can_be_read_back() {
             id: saved.target_id.clone(),
             lines: Some(ids.clone()),
         };
-        let addressed = client.address(&created, &bill).await.unwrap();
+        let addressed = target.address(&created, &bill).await.unwrap();
         let data = &addressed.wire["data"];
         assert_eq!(data["_status"], "Update");
         assert_eq!(data["orderPrices!orderId"], json!(saved.target_id));
@@ -246,7 +253,7 @@ async fn updates_address_lines_by_id_and_the_order_can_be_read_back() {
         assert_eq!(sent.len(), lines);
         assert_eq!(sent[lines - 1]["_status"], "Delete");
         assert_eq!(sent[0]["orderDetailPrices!orderDetailId"], json!(ids[0]));
-        let updated = client.send(&addressed.wire).await.unwrap();
+        let updated = target.send(&addressed.wire).await.unwrap();
         assert_eq!(updated.target_id, saved.target_id);
         assert_eq!(updated.lines.as_deref(), Some(&ids[..lines - 1]));
         let orders = sandbox.yonyou_orders();
@@ -265,7 +272,7 @@ async fn updates_address_lines_by_id_and_the_order_can_be_read_back() {
         assert!(error.message.contains("orderPrices!orderId"), "{error}");
         // An audited order refuses an Update, for good.
         assert!(sandbox.audit_yonyou_order(&code));
-        let mut again = client
+        let mut again = target
             .address(
                 &created,
                 &Bill {
@@ -276,7 +283,7 @@ async fn updates_address_lines_by_id_and_the_order_can_be_read_back() {
             .await
             .unwrap();
         again.wire["data"]["resubmitCheckKey"] = json!("test-key-audited");
-        let error = client.send(&again.wire).await.unwrap_err();
+        let error = target.send(&again.wire).await.unwrap_err();
         assert_eq!(error.class, FailureClass::Permanent);
         assert!(error.message.contains("已审核"), "{error}");
     }

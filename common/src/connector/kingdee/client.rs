@@ -274,16 +274,22 @@ impl KingdeeClient {
     /// after an ambiguous outcome: a second create could make a second bill, a second modify could
     /// append its new lines twice.
     pub async fn save_order(&self, body: &Value) -> Result<Saved, CallError> {
+        self.save_at(wire::SAVE_PATH, body).await
+    }
+
+    /// [`KingdeeClient::save_order`] to the save API at `path` (a target description's `save`:
+    /// V1 `/jdy/sal/sal_order_save`, V2 `/jdy/v2/scm/sal_order`; both answer the bill's id).
+    pub async fn save_at(&self, path: &str, body: &Value) -> Result<Saved, CallError> {
         let call = Call {
             service: SERVICE,
-            operation: "sal_order_save",
+            operation: path.rsplit('/').next().unwrap_or(path),
             write: true,
         };
         self.settings
             .retry
             .run(false, |_| async {
                 let (reply, data) = self
-                    .authorized(call, Method::POST, wire::SAVE_PATH, &[], Some(body))
+                    .authorized(call, Method::POST, path, &[], Some(body))
                     .await?;
                 let target_id = wire::saved_id(&data).ok_or_else(|| call.unreadable(&reply))?;
                 Ok(Saved::id(target_id))
@@ -295,21 +301,39 @@ impl KingdeeClient {
     /// API is asked by number; when it refuses (how it says "no such bill" is not documented), the
     /// list is asked by `bill_no` to tell "none" from a failure.
     pub async fn find_order(&self, billno: &str) -> Result<Option<Detail>, CallError> {
+        self.find_order_at(wire::DETAIL_PATH, wire::LIST_PATH, billno)
+            .await
+    }
+
+    /// [`KingdeeClient::find_order`] through the detail and list APIs at `detail` and `list`.
+    pub async fn find_order_at(
+        &self,
+        detail: &str,
+        list: &str,
+        billno: &str,
+    ) -> Result<Option<Detail>, CallError> {
         let query = vec![("number".to_owned(), billno.to_owned())];
-        match self.detail(&query).await {
+        match self.detail(detail, &query).await {
             Ok(found) => Ok(found),
-            Err(e) if e.class == FailureClass::Permanent => match self.list_id(billno).await? {
-                None => Ok(None),
-                Some(id) => self.order_detail(&id).await.map(Some),
-            },
+            Err(e) if e.class == FailureClass::Permanent => {
+                match self.list_id(list, billno).await? {
+                    None => Ok(None),
+                    Some(id) => self.order_detail_at(detail, &id).await.map(Some),
+                }
+            }
             Err(e) => Err(e),
         }
     }
 
     /// The sales order with id `id` and its entries; a permanent failure when there is none.
     pub async fn order_detail(&self, id: &str) -> Result<Detail, CallError> {
+        self.order_detail_at(wire::DETAIL_PATH, id).await
+    }
+
+    /// [`KingdeeClient::order_detail`] from the detail API at `path`.
+    pub async fn order_detail_at(&self, path: &str, id: &str) -> Result<Detail, CallError> {
         let query = vec![("id".to_owned(), id.to_owned())];
-        self.detail(&query).await?.ok_or_else(|| {
+        self.detail(path, &query).await?.ok_or_else(|| {
             CallError::new(
                 FailureClass::Permanent,
                 SERVICE,
@@ -320,7 +344,11 @@ impl KingdeeClient {
         })
     }
 
-    async fn detail(&self, query: &[(String, String)]) -> Result<Option<Detail>, CallError> {
+    async fn detail(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Option<Detail>, CallError> {
         let call = Call {
             service: SERVICE,
             operation: "sal_order_detail",
@@ -330,7 +358,7 @@ impl KingdeeClient {
             .retry
             .run(true, |_| async {
                 let (_, data) = self
-                    .authorized(call, Method::GET, wire::DETAIL_PATH, query, None)
+                    .authorized(call, Method::GET, path, query, None)
                     .await?;
                 Ok(wire::detail_of(&data))
             })
@@ -338,7 +366,7 @@ impl KingdeeClient {
     }
 
     /// The id of the order whose `bill_no` is exactly `billno`, from the list.
-    async fn list_id(&self, billno: &str) -> Result<Option<String>, CallError> {
+    async fn list_id(&self, path: &str, billno: &str) -> Result<Option<String>, CallError> {
         let call = Call {
             service: SERVICE,
             operation: "sal_order",
@@ -353,7 +381,7 @@ impl KingdeeClient {
                     ("page_size".to_owned(), "100".to_owned()),
                 ];
                 let (_, data) = self
-                    .authorized(call, Method::GET, wire::LIST_PATH, &query, None)
+                    .authorized(call, Method::GET, path, &query, None)
                     .await?;
                 Ok(data
                     .get("rows")

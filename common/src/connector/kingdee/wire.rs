@@ -166,8 +166,10 @@ pub(crate) fn id_text(value: Option<&Value>) -> Option<String> {
 
 /// The id of a saved bill: `successPkIds[0]` (V1) or `id`.
 pub(crate) fn saved_id(data: &Value) -> Option<String> {
+    // V1: `successPkIds`; V2 (`SaveReply`): `ids`.
     id_text(
         data.get("successPkIds")
+            .or_else(|| data.get("ids"))
             .and_then(Value::as_array)
             .and_then(|ids| ids.first())
             .or_else(|| data.get("id")),

@@ -219,6 +219,11 @@ impl YonyouClient {
     /// when the answer lists them, its lines' ids. With a `resubmitCheckKey` the save is idempotent,
     /// so an ambiguous outcome is repeated with the same key.
     pub async fn save_order(&self, body: &Value) -> Result<Saved, CallError> {
+        self.save_at(wire::SAVE_PATH, body).await
+    }
+
+    /// [`YonyouClient::save_order`] to the save API at `path` (a target description's `save`).
+    pub async fn save_at(&self, path: &str, body: &Value) -> Result<Saved, CallError> {
         let call = Call {
             service: SERVICE,
             operation: "singleSave",
@@ -233,7 +238,7 @@ impl YonyouClient {
             .retry
             .run(keyed, |_| async {
                 let (data, repeat) = self
-                    .gateway(call, wire::SAVE_PATH, &[], Some(&text))
+                    .gateway(call, path, &[], Some(&text))
                     .await?;
                 let target_id = wire::saved_id(&data).ok_or_else(|| {
                     call.error(
@@ -254,6 +259,11 @@ impl YonyouClient {
     /// The line ids of order `id`, in order (`voucherorder/detail`); a permanent failure when
     /// there is no such order.
     pub async fn order_lines(&self, id: &str) -> Result<Vec<String>, CallError> {
+        self.order_lines_at(wire::DETAIL_PATH, id).await
+    }
+
+    /// [`YonyouClient::order_lines`] from the detail API at `path`.
+    pub async fn order_lines_at(&self, path: &str, id: &str) -> Result<Vec<String>, CallError> {
         let call = Call {
             service: SERVICE,
             operation: "voucherorder/detail",
@@ -263,7 +273,7 @@ impl YonyouClient {
         self.settings
             .retry
             .run(true, |_| async {
-                let (data, _) = self.gateway(call, wire::DETAIL_PATH, &query, None).await?;
+                let (data, _) = self.gateway(call, path, &query, None).await?;
                 if wire::saved_id(&data).is_none() {
                     return Err(call.error(
                         FailureClass::Permanent,
@@ -280,6 +290,11 @@ impl YonyouClient {
     /// the list's `code` filter is exact is not documented, so every page of matches is read and
     /// compared.
     pub async fn find_order(&self, code: &str) -> Result<Option<String>, CallError> {
+        self.find_order_at(wire::LIST_PATH, code).await
+    }
+
+    /// [`YonyouClient::find_order`] through the list API at `path`.
+    pub async fn find_order_at(&self, path: &str, code: &str) -> Result<Option<String>, CallError> {
         let call = Call {
             service: SERVICE,
             operation: "voucherorder/list",
@@ -298,7 +313,7 @@ impl YonyouClient {
                     })
                     .to_string();
                     let (data, _) = self
-                        .gateway(call, wire::LIST_PATH, &[], Some(&body))
+                        .gateway(call, path, &[], Some(&body))
                         .await?;
                     if let Some(id) = wire::listed_id(&data, code) {
                         return Ok(Some(id));
