@@ -13,8 +13,13 @@ use serde::Deserialize;
 pub struct RunConfig {
     /// The embedded store's SQLite file (created if missing); relative paths are from the file.
     pub store: PathBuf,
-    /// The schemes to run: a scheme file, a bundled scheme's id, or `{ scheme: ..., start: ... }`.
+    /// The schemes to run: a scheme file, a folder of them (with its value-map files and
+    /// `catalog/`), a bundled scheme's id, or `{ scheme: ..., start: ... }`.
     pub schemes: Vec<SchemeEntry>,
+    /// Deployment variables the schemes read (`FERRY_KINGDEE_PROJECT: XM-01`); a variable of the
+    /// process environment with the same name wins.
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
     /// Each connector's endpoint and credentials.
     pub connectors: ConnectorsConfig,
     /// Calls per minute per target connector (`kingdee: 500`), overriding the schemes' `rate_limit`
@@ -30,13 +35,14 @@ pub struct RunConfig {
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum SchemeEntry {
-    /// A file path or bundled id.
+    /// A file or folder path, or a bundled id.
     Name(String),
-    /// A scheme with a first-run start point.
+    /// A scheme (or folder of schemes) with a first-run start point.
     Detailed {
-        /// A file path or bundled id.
+        /// A file or folder path, or a bundled id.
         scheme: String,
-        /// Where the first run starts, Beijing time (overrides the scheme's `window.start`).
+        /// Where the first run starts, Beijing time (overrides the scheme's `window.start`); a
+        /// scheme that never ran needs one of the two, or `ferry run --from-now`.
         #[serde(default)]
         start: Option<String>,
     },

@@ -221,7 +221,8 @@ async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
     let start = sandbox.source(|s| s.first_time());
     let mut plans = Vec::new();
     for (file, text) in bundled::SCHEMES {
-        let scheme = Scheme::load_str(file, text, &ferry_common::scheme::process_env)
+        // The sandbox's customer's org and project codes: demo values live with the demo.
+        let scheme = Scheme::load_str(file, text, &ferry_sandbox::demo_variable)
             .map_err(|e| e.to_string())?;
         plans.push(SchemePlan {
             scheme,

@@ -623,7 +623,7 @@ pub fn bundled_plans(sandbox: &Sandbox) -> Result<Vec<SchemePlan>, String> {
             let text = text
                 .replace("settle_delay: 1m", "settle_delay: 0s")
                 .replace("settle_delay: 2m", "settle_delay: 0s");
-            let scheme = ferry_common::Scheme::load_str(file, &text, &|_| None)
+            let scheme = ferry_common::Scheme::load_str(file, &text, &ferry_sandbox::demo_variable)
                 .map_err(|e| e.to_string())?;
             Ok(SchemePlan {
                 scheme,

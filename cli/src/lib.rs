@@ -38,9 +38,11 @@ enum Command {
     Demo(demo::Args),
     /// Run schemes on the embedded store: `--once` to catch up and exit, otherwise on their intervals.
     Run(run::Args),
-    /// Validate scheme files; print every problem as FILE:LINE:COL: MESSAGE.
+    /// Validate scheme files or scheme folders (a deployment's schemes, their value-map files and
+    /// `catalog/`); print every problem as FILE:LINE:COL: MESSAGE. Exits 1 on any error, so a
+    /// deployment's build stops on it.
     Check {
-        /// Scheme files (YAML).
+        /// Scheme files (YAML) or folders of them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -95,7 +97,7 @@ where
             scheme,
             file,
             compact,
-        } => load_scheme(&scheme)
+        } => load_scheme(&scheme, &ferry_common::scheme::process_env)
             .map_err(|e| {
                 let _ = writeln!(err, "{e}");
             })
@@ -158,14 +160,29 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-/// A scheme file path, or the id of a bundled scheme.
-pub(crate) fn load_scheme(name: &str) -> Result<Scheme, SchemeError> {
+/// A scheme file path, or the id of a bundled scheme, with `vars` for its variables.
+pub(crate) fn load_scheme(
+    name: &str,
+    vars: ferry_common::mapping::EnvLookup<'_>,
+) -> Result<Scheme, SchemeError> {
     let path = Path::new(name);
     if path.exists() || name.ends_with(".yaml") || name.ends_with(".yml") {
-        return Scheme::load_file(path);
+        let catalog_dir = path.parent().unwrap_or(Path::new(".")).join("catalog");
+        let catalog =
+            ferry_common::catalog::Catalog::with_folder(&catalog_dir).map_err(|e| SchemeError {
+                file: catalog_dir.display().to_string(),
+                diagnostics: vec![ferry_common::Diagnostic::error(0, 0, e)],
+            })?;
+        return Scheme::load_file_with(
+            path,
+            &ferry_common::scheme::Loader {
+                catalog: &catalog,
+                vars,
+            },
+        );
     }
     for (file, text) in bundled::SCHEMES {
-        let scheme = Scheme::load_str(file, text, &ferry_common::scheme::process_env)?;
+        let scheme = Scheme::load_str(file, text, vars)?;
         if scheme.id() == name {
             return Ok(scheme);
         }
@@ -190,47 +207,80 @@ pub(crate) fn load_scheme(name: &str) -> Result<Scheme, SchemeError> {
     })
 }
 
-fn check(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<i32> {
+/// Checks scheme files and scheme folders (every scheme in one, its entries files and its
+/// `catalog/`), as a deployment would load them: each problem as `FILE:LINE:COL: MESSAGE`,
+/// warnings included (a variable without a value here is a warning: the deployment sets it).
+fn check(paths: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<i32> {
     let mut failed = 0;
+    let mut total = 0;
     let mut ids: HashMap<String, String> = HashMap::new();
-    for file in files {
-        match Scheme::load_file(file) {
-            Ok(scheme) => {
-                for warning in &scheme.warnings {
-                    writeln!(err, "{}", warning.display(&scheme.file))?;
-                }
-                let id = &scheme.config.id;
-                if let Some(other) = ids.insert(scheme.id().to_owned(), scheme.file.clone()) {
-                    failed += 1;
-                    writeln!(
-                        err,
-                        "{}:{}:{}: id '{}' is already used by {other}",
-                        scheme.file,
-                        id.referenced.line(),
-                        id.referenced.column(),
-                        scheme.id()
-                    )?;
-                    continue;
-                }
-                writeln!(
-                    out,
-                    "{}: ok ({}: {} {} → {} {})",
-                    scheme.file,
-                    scheme.id(),
-                    scheme.source_api.connector,
-                    scheme.source_api.api,
-                    scheme.target_api.connector,
-                    scheme.target_api.api
-                )?;
+    for path in paths {
+        let loaded: Vec<Result<Scheme, SchemeError>> = if path.is_dir() {
+            match ferry_common::scheme::load_folder(path, &ferry_common::scheme::process_env) {
+                Ok(schemes) => schemes.into_iter().map(Ok).collect(),
+                Err(e) => e.files.into_iter().map(Err).collect(),
             }
-            Err(e) => {
-                failed += 1;
-                writeln!(err, "{e}")?;
+        } else {
+            // A scheme file sees the catalog files of its folder, as the folder's deployment would.
+            let catalog_dir = path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("catalog");
+            match ferry_common::catalog::Catalog::with_folder(&catalog_dir) {
+                Ok(catalog) => vec![Scheme::load_file_with(
+                    path,
+                    &ferry_common::scheme::Loader {
+                        catalog: &catalog,
+                        vars: &ferry_common::scheme::process_env,
+                    },
+                )],
+                Err(e) => vec![Err(SchemeError {
+                    file: catalog_dir.display().to_string(),
+                    diagnostics: vec![ferry_common::Diagnostic::error(0, 0, e)],
+                })],
+            }
+        };
+        for result in loaded {
+            total += 1;
+            match result {
+                Ok(scheme) => {
+                    for warning in &scheme.warnings {
+                        writeln!(err, "{}", warning.display(&scheme.file))?;
+                    }
+                    let id = &scheme.config.id;
+                    if let Some(other) = ids.insert(scheme.id().to_owned(), scheme.file.clone()) {
+                        failed += 1;
+                        writeln!(
+                            err,
+                            "{}:{}:{}: id '{}' is already used by {other}",
+                            scheme.file,
+                            id.referenced.line(),
+                            id.referenced.column(),
+                            scheme.id()
+                        )?;
+                        continue;
+                    }
+                    writeln!(
+                        out,
+                        "{}: ok ({}: {} {} → {} {}; files version {})",
+                        scheme.file,
+                        scheme.id(),
+                        scheme.source_api.connector,
+                        scheme.source_api.api,
+                        scheme.target_api.connector,
+                        scheme.target_api.api,
+                        scheme.version,
+                    )?;
+                }
+                Err(e) => {
+                    failed += 1;
+                    writeln!(err, "{e}")?;
+                }
             }
         }
     }
     if failed > 0 {
-        writeln!(err, "{failed} of {} scheme files have errors", files.len())?;
+        writeln!(err, "{failed} of {total} scheme files have errors")?;
         return Ok(1);
     }
     Ok(0)

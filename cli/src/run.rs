@@ -25,6 +25,10 @@ pub struct Args {
     /// Print each scheme's summary as one JSON object per line.
     #[arg(long)]
     json: bool,
+    /// Start a scheme that never ran and names no start from now: nothing older is read.
+    /// Without it such a scheme refuses to run, saying what to set.
+    #[arg(long)]
+    from_now: bool,
 }
 
 /// The sandbox's connectors, as a configuration file would give them.
@@ -36,6 +40,11 @@ pub fn sandbox_connectors(sandbox: &Sandbox) -> ConnectorsConfig {
         wdt: Some(wdt),
         kingdee: Some(kingdee),
         yonyou: Some(yonyou),
+        // The sandbox's accounts hold the demo customer's org and project codes.
+        variables: ferry_sandbox::DEMO_VARIABLES
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
     }
 }
 
@@ -62,20 +71,34 @@ pub fn load(path: &Path) -> Result<Runtime, String> {
             base.join(p)
         }
     };
+    // The process environment first, then the file's variables, then the connectors'.
+    let vars = |key: &str| {
+        std::env::var(key)
+            .ok()
+            .or_else(|| config.variables.get(key).cloned())
+            .or_else(|| config.connectors.variables.get(key).cloned())
+    };
     let mut plans = Vec::new();
     for entry in &config.schemes {
         let name = entry.name();
         let relative = base.join(name);
-        let scheme = if relative.exists() {
-            crate::load_scheme(&relative.display().to_string())
+        let schemes = if relative.is_dir() {
+            ferry_common::scheme::load_folder(&relative, &vars).map_err(|e| e.to_string())?
+        } else if relative.exists() {
+            vec![
+                crate::load_scheme(&relative.display().to_string(), &vars)
+                    .map_err(|e| e.to_string())?,
+            ]
         } else {
-            crate::load_scheme(name)
+            vec![crate::load_scheme(name, &vars).map_err(|e| e.to_string())?]
+        };
+        for scheme in schemes {
+            scheme.require_variables()?;
+            plans.push(SchemePlan {
+                scheme,
+                start: entry.start().map(str::to_owned),
+            });
         }
-        .map_err(|e| e.to_string())?;
-        plans.push(SchemePlan {
-            scheme,
-            start: entry.start().map(str::to_owned),
-        });
     }
     let settings = Settings::from_config(&config.push)?;
     let clients = Clients::new(&config.connectors)?;
@@ -89,9 +112,14 @@ pub fn load(path: &Path) -> Result<Runtime, String> {
 }
 
 pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, String> {
-    let engine = load(&args.config)?;
+    let mut engine = load(&args.config)?;
     let runtime = crate::async_runtime()?;
     runtime.block_on(async {
+        // A scheme's first run reads from a start someone chose, never a silent guess.
+        for (id, start) in engine.settle_first_starts(args.from_now).await? {
+            writeln!(err, "{id}: first run reads from {start} (Beijing time, --from-now)")
+                .map_err(|e| e.to_string())?;
+        }
         // Claims a stopped run left: their documents cannot be pushed before the claims lapse.
         // Said up front, so a run that waits for them is not mistaken for a hung one.
         let (claims, wait) = engine.stopped_claims().await?;

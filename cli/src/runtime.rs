@@ -107,6 +107,51 @@ pub struct SchemePlan {
 }
 
 impl Runtime {
+    /// Checks where each scheme that never ran starts: its plan's start or its `window.start`.
+    /// One with neither is refused, naming what to set; with `from_now` it starts now instead
+    /// (returned as (id, start in Beijing time) so the run can say so).
+    pub async fn settle_first_starts(
+        &mut self,
+        from_now: bool,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut started_now = Vec::new();
+        let mut refused = Vec::new();
+        for run in &mut self.schemes {
+            if run.start.is_some() || run.scheme.window.start.is_some() {
+                continue;
+            }
+            let id = run.scheme.id().to_owned();
+            let cursor = ferry_common::engine::CursorStore::cursor(&self.store, &id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if cursor.position.is_some() {
+                continue;
+            }
+            if from_now {
+                let now = Timestamp::now();
+                run.start = Some(now);
+                started_now.push((
+                    id,
+                    ferry_common::time::format_source(ferry_common::time::to_beijing(now)),
+                ));
+            } else {
+                refused.push(id);
+            }
+        }
+        if refused.is_empty() {
+            return Ok(started_now);
+        }
+        Err(format!(
+            "{} never ran and {} no start, so {} would read only the last lookback and \
+             miss older documents: set `start` (Beijing time) for {} in the run configuration or \
+             `window.start` in the scheme, or pass --from-now to read only what changes from now on",
+            refused.join(", "),
+            if refused.len() == 1 { "names" } else { "name" },
+            if refused.len() == 1 { "its first run" } else { "their first runs" },
+            if refused.len() == 1 { "it" } else { "them" },
+        ))
+    }
+
     /// Opens the store and prepares each scheme with its connectors; `rate_limits` override the
     /// schemes' declared limits per target connector.
     pub fn new(

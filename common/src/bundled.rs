@@ -1,4 +1,5 @@
-//! The schemes that ship with Ferry, compiled into every binary so the Lambdas need no files.
+//! The schemes that ship with Ferry, compiled into the CLI so `ferry demo` and `ferry run` can name
+//! them by id. A deployment on AWS runs a scheme folder instead (`FERRY_SCHEME_DIR`).
 
 use crate::scheme::{Scheme, SchemeError};
 
@@ -14,18 +15,18 @@ pub const SCHEMES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Loads and checks every bundled scheme, reading `env` variables from the process environment.
-pub fn load_all() -> Result<Vec<Scheme>, SchemeError> {
+/// Loads and checks every bundled scheme, with `vars` for their variables.
+pub fn load_all(vars: crate::mapping::EnvLookup<'_>) -> Result<Vec<Scheme>, SchemeError> {
     SCHEMES
         .iter()
-        .map(|(name, text)| Scheme::load_str(name, text, &crate::scheme::process_env))
+        .map(|(name, text)| Scheme::load_str(name, text, vars))
         .collect()
 }
 
 /// One line describing a loaded scheme, for start-up logs.
 pub fn describe(scheme: &Scheme) -> String {
     format!(
-        "scheme {} ({}): {} {} via {:?} -> {} {}, windows of at most {}",
+        "scheme {} ({}): {} {} via {:?} -> {} {}, windows of at most {}, files version {}",
         scheme.id(),
         scheme.config.name,
         scheme.source_api.connector,
@@ -34,24 +35,8 @@ pub fn describe(scheme: &Scheme) -> String {
         scheme.target_api.connector,
         scheme.target_api.api,
         scheme.config.source.window.max_span.value,
+        scheme.version,
     )
-}
-
-/// What a function binary does at start-up for now: load and check every bundled scheme, print one
-/// line per scheme (or every problem), and exit non-zero if any scheme is refused.
-pub fn check_at_startup(function: &str) -> std::process::ExitCode {
-    match load_all() {
-        Ok(schemes) => {
-            for scheme in &schemes {
-                println!("ferry-{function}: {}", describe(scheme));
-            }
-            std::process::ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("ferry-{function}: a bundled scheme is invalid:\n{error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
 }
 
 #[cfg(test)]
@@ -60,7 +45,7 @@ mod tests {
 
     #[test]
     fn every_bundled_scheme_loads_with_a_unique_id() {
-        let schemes = load_all().unwrap_or_else(|e| panic!("{e}"));
+        let schemes = load_all(&|_| Some("X".into())).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(schemes.len(), SCHEMES.len());
         let mut ids: Vec<&str> = schemes.iter().map(|s| s.id()).collect();
         ids.sort();
@@ -69,7 +54,9 @@ mod tests {
         assert_eq!(
             describe(&schemes[0]),
             "scheme wdt-trades-to-kingdee (旺店通订单 → 金蝶云星辰销售订单): wdt wdt.trade.query via Qimen \
-             -> kingdee jdy/sal/sal_order_save, windows of at most 60m"
+             -> kingdee jdy/sal/sal_order_save, windows of at most 60m, files version "
+                .to_owned()
+                + &schemes[0].version
         );
     }
 }

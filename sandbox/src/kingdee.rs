@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::faults::Endpoint;
 use crate::reply::{self, Handled};
-use crate::targets::{Bill, Reception, SaveResult};
+use crate::targets::{Bill, KINGDEE_V1, KINGDEE_V2, KingdeeFields, Reception, SaveResult};
 use crate::unknowns::ExpiredToken;
 use crate::{State, lock, signing};
 
@@ -31,7 +31,8 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route(wire::AUTHORIZE_PATH, post(authorize))
         .route(wire::SAVE_PATH, post(save))
         .route(wire::DETAIL_PATH, get(detail))
-        .route(wire::LIST_PATH, get(list))
+        // One path, two APIs: GET lists sales orders, POST saves one (V2).
+        .route(wire::LIST_PATH, get(list).post(save_v2))
         .with_state(state)
 }
 
@@ -239,6 +240,64 @@ async fn authorize(
     Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
 }
 
+/// Saves into the book: the request's JSON, or the refusal; and the reception recorded.
+fn save_into_book(state: &State, document: &Value, fields: KingdeeFields) -> SaveResult {
+    let unknowns = &state.config.unknowns;
+    lock(&state.kingdee).save(
+        document,
+        fields,
+        state.config.refuse_rate,
+        unknowns.kingdee_left_out,
+        unknowns.kingdee_duplicate,
+    )
+}
+
+/// `POST /jdy/v2/scm/sal_order` (`SalOrderSaveReq`, answered with a `SaveReply`): the same book as
+/// V1, snake-case fields, and the gateway's `errcode`/`description` wrapper for every answer.
+async fn save_v2(
+    Shared(state): Shared<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::KingdeeSave, || throttle(&state)).await?;
+    admit_business(&state, &method, &uri, &headers)?;
+    let Ok(document) = serde_json::from_slice::<Value>(&body) else {
+        return Err(errcode(StatusCode::OK, 1030003000, "请求体不是合法的JSON"));
+    };
+    let result = save_into_book(&state, &document, KINGDEE_V2);
+    let for_good = matches!(result, SaveResult::Rejected { .. });
+    let (answer, outcome, id) = match result {
+        SaveResult::Written { id, created } => {
+            let number = document[KINGDEE_V2.number].clone();
+            (
+                json!({"errcode": 0, "description": "成功", "data": {
+                    "ids": [id], "id_number_map": { id.clone(): number },
+                }}),
+                if created { "created" } else { "updated" }.to_owned(),
+                Some(id),
+            )
+        }
+        // V2 has no two-level success: a refusal is a non-zero errcode.
+        SaveResult::Rejected { message, .. } | SaveResult::Refused { message, .. } => (
+            json!({"errcode": 1030003500u64, "description": message, "data": null}),
+            message,
+            None,
+        ),
+        SaveResult::Repeat { .. } => unreachable!("Kingdee has no idempotency key"),
+    };
+    state.receive(Reception {
+        service: "kingdee",
+        body: document,
+        outcome,
+        id,
+        answer_lost: lose_answer.lost(),
+        for_good,
+    });
+    Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
+}
+
 async fn save(
     Shared(state): Shared<Arc<State>>,
     method: Method,
@@ -259,13 +318,7 @@ async fn save(
             &failure("PARAM_ERROR", "请求体不是合法的JSON"),
         ));
     };
-    let unknowns = &state.config.unknowns;
-    let result = lock(&state.kingdee).save(
-        &document,
-        state.config.refuse_rate,
-        unknowns.kingdee_left_out,
-        unknowns.kingdee_duplicate,
-    );
+    let result = save_into_book(&state, &document, KINGDEE_V1);
     let for_good = matches!(result, SaveResult::Rejected { .. });
     let (answer, outcome, id) = match result {
         SaveResult::Written { id, created } => (
@@ -298,6 +351,14 @@ async fn save(
     Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
 }
 
+/// A field of a bill saved through V1 or V2 (the book holds what was sent).
+fn either(body: &Value, v1: &str, v2: &str) -> Value {
+    body.get(v1)
+        .or_else(|| body.get(v2))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 /// A bill as the V2 detail answers it: header, and its entries each with its entry id.
 fn detail_of(bill: &Bill) -> Value {
     let entries: Vec<Value> = bill.body["material_entity"]
@@ -309,18 +370,18 @@ fn detail_of(bill: &Bill) -> Value {
             json!({
                 "id": entry["id"],
                 "seq": n + 1,
-                "material_number": entry["materialid_id"],
+                "material_number": either(entry, "materialid_id", "material_id"),
                 "qty": entry["qty"],
-                "tax_price": entry["taxprice"],
-                "stock_number": entry["stockid_id"],
+                "tax_price": either(entry, "taxprice", "tax_price"),
+                "stock_number": either(entry, "stockid_id", "stock_id"),
             })
         })
         .collect();
     json!({
         "id": bill.id,
         "bill_no": bill.number,
-        "bill_date": bill.body["billdate"],
-        "customer_number": bill.body["customerid_id"],
+        "bill_date": either(&bill.body, "billdate", "bill_date"),
+        "customer_number": either(&bill.body, "customerid_id", "customer_id"),
         "remark": bill.body["remark"],
         "material_entity": entries,
     })
@@ -392,8 +453,8 @@ async fn list(
                 json!({
                     "id": bill.id,
                     "bill_no": bill.number,
-                    "bill_date": bill.body.get("billdate"),
-                    "customer_number": bill.body.get("customerid_id"),
+                    "bill_date": either(&bill.body, "billdate", "bill_date"),
+                    "customer_number": either(&bill.body, "customerid_id", "customer_id"),
                 })
             })
             .collect();

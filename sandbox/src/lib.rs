@@ -33,6 +33,25 @@ pub use targets::{Bill, Reception};
 pub use unknowns::Unknowns;
 pub use verify::Verification;
 
+/// The deployment variables of the sandbox's pretend customer: the org, project and transaction
+/// codes its accounts hold. They live here, with the demo, and never as a scheme's default: a
+/// real deployment sets its own or refuses to start.
+pub const DEMO_VARIABLES: &[(&str, &str)] = &[
+    ("FERRY_KINGDEE_PROJECT", "XM-ECOM"),
+    ("FERRY_YONYOU_SALES_ORG", "ORG-SALES-01"),
+    ("FERRY_YONYOU_SETTLEMENT_ORG", "ORG-SALES-01"),
+    ("FERRY_YONYOU_STOCK_ORG", "ORG-STOCK-01"),
+    ("FERRY_YONYOU_TRANSACTION_TYPE", "SO-ECOM"),
+];
+
+/// A demo variable's value by name (a scheme loader's variable look-up).
+pub fn demo_variable(name: &str) -> Option<String> {
+    DEMO_VARIABLES
+        .iter()
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| (*value).to_owned())
+}
+
 /// Per-minute call limits, as the vendors enforce them.
 #[derive(Clone, Debug, Serialize)]
 pub struct RateLimits {

@@ -198,6 +198,40 @@ pub struct KingdeeBook {
     ledger: Ledger,
 }
 
+/// The field names of one generation of Kingdee's sales-order save: V1 runs names together
+/// (`billdate`, `customerid_id`), V2 is snake case (`bill_date`, `customer_id`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KingdeeFields {
+    /// The bill date.
+    pub(crate) date: &'static str,
+    /// The customer.
+    pub(crate) customer: &'static str,
+    /// The bill number.
+    pub(crate) number: &'static str,
+    /// A line's material.
+    pub(crate) material: &'static str,
+    /// Line fields the generation requires beyond material and quantity.
+    pub(crate) line_required: &'static [&'static str],
+}
+
+/// `jdy/sal/sal_order_save`.
+pub(crate) const KINGDEE_V1: KingdeeFields = KingdeeFields {
+    date: "billdate",
+    customer: "customerid_id",
+    number: "billno",
+    material: "materialid_id",
+    line_required: &[],
+};
+
+/// `jdy/v2/scm/sal_order` (`SalOrderSaveReq`: `unit_id` and `is_free` are required per line).
+pub(crate) const KINGDEE_V2: KingdeeFields = KingdeeFields {
+    date: "bill_date",
+    customer: "customer_id",
+    number: "bill_no",
+    material: "material_id",
+    line_required: &["unit_id", "is_free"],
+};
+
 /// Kingdee's id sequence starts here (ids are 19-digit numbers as text).
 const KINGDEE_IDS: u64 = 1_700_000_000_000_000_000;
 
@@ -208,6 +242,7 @@ impl KingdeeBook {
     pub(crate) fn save(
         &mut self,
         body: &Value,
+        fields: KingdeeFields,
         refuse_rate: f64,
         left_out: LeftOutLines,
         duplicate: DuplicateRefusal,
@@ -216,30 +251,35 @@ impl KingdeeBook {
             code: "PARAM_ERROR".into(),
             message,
         };
-        let billdate = text(body, "billdate");
-        if billdate.len() != 10 || jiff::civil::Date::strptime("%Y-%m-%d", billdate).is_err() {
-            return refuse(format!("单据日期[billdate]格式错误: '{billdate}'"));
+        let date = text(body, fields.date);
+        if date.len() != 10 || jiff::civil::Date::strptime("%Y-%m-%d", date).is_err() {
+            return refuse(format!("单据日期[{}]格式错误: '{date}'", fields.date));
         }
-        if text(body, "customerid_id").is_empty() {
-            return refuse("客户[customerid_id]不能为空".into());
+        if text(body, fields.customer).is_empty() {
+            return refuse(format!("客户[{}]不能为空", fields.customer));
         }
         let lines = body.get("material_entity").and_then(Value::as_array);
         let Some(lines) = lines.filter(|l| !l.is_empty()) else {
             return refuse("商品分录[material_entity]不能为空".into());
         };
         for (n, line) in lines.iter().enumerate() {
-            if text(line, "materialid_id").is_empty() {
-                return refuse(format!("第{}行: 商品[materialid_id]不能为空", n + 1));
+            if text(line, fields.material).is_empty() {
+                return refuse(format!("第{}行: 商品[{}]不能为空", n + 1, fields.material));
             }
             if !line.get("qty").is_some_and(is_positive_number) {
                 return refuse(format!("第{}行: 数量[qty]必须大于0", n + 1));
             }
+            for required in fields.line_required {
+                if line.get(*required).is_none_or(Value::is_null) {
+                    return refuse(format!("第{}行: [{required}]不能为空", n + 1));
+                }
+            }
         }
-        let number = text(body, "billno").to_owned();
+        let number = text(body, fields.number).to_owned();
         if refused_by_rate(&number, refuse_rate) {
             return SaveResult::Rejected {
                 code: "BIZ_ERROR".into(),
-                message: format!("客户[{}]已冻结, 不能开单", text(body, "customerid_id")),
+                message: format!("客户[{}]已冻结, 不能开单", text(body, fields.customer)),
             };
         }
         let taken = |ledger: &Ledger, number: &str| -> Option<SaveResult> {
@@ -335,7 +375,7 @@ impl KingdeeBook {
             .collect();
         let mut stored = with_lines(body, "material_entity", entries);
         stored["id"] = json!(id);
-        stored["billno"] = json!(number);
+        stored[fields.number] = json!(number);
         self.ledger.insert(Bill {
             id: id.clone(),
             number,
@@ -692,7 +732,7 @@ mod tests {
     }
 
     fn save(book: &mut KingdeeBook, body: &Value, left_out: LeftOutLines) -> SaveResult {
-        book.save(body, 0.0, left_out, DuplicateRefusal::CombinedValue)
+        book.save(body, KINGDEE_V1, 0.0, left_out, DuplicateRefusal::CombinedValue)
     }
 
     fn written(result: SaveResult) -> (String, bool) {

@@ -56,22 +56,15 @@ impl Verification {
     }
 }
 
-/// The bill number a body carries (Kingdee `billno`, Yonyou `code`), without a re-approval suffix.
-fn number_of(connector: TargetConnector, body: &Value) -> String {
-    let field = match connector {
-        TargetConnector::Kingdee => "billno",
-        TargetConnector::Yonyou => "code",
-    };
+/// The bill number a body carries in `field` (Kingdee `billno` or `bill_no`, Yonyou `code`),
+/// without a re-approval suffix.
+fn number_of(field: &str, body: &Value) -> String {
     let text = body.get(field).and_then(Value::as_str).unwrap_or_default();
     base_number(text).to_owned()
 }
 
 /// The bill number a body carries, as sent (a re-approval suffix included).
-fn full_number(connector: TargetConnector, body: &Value) -> String {
-    let field = match connector {
-        TargetConnector::Kingdee => "billno",
-        TargetConnector::Yonyou => "code",
-    };
+fn full_number(field: &str, body: &Value) -> String {
     body.get(field)
         .and_then(Value::as_str)
         .unwrap_or_default()
@@ -113,18 +106,12 @@ fn comparable(mut body: Value, list: &str) -> Value {
     body
 }
 
-/// The name of a target's line list.
-fn line_list(connector: TargetConnector) -> &'static str {
-    match connector {
-        TargetConnector::Kingdee => "material_entity",
-        TargetConnector::Yonyou => "orderDetails",
-    }
-}
-
 impl Sandbox {
     /// Compares the target of `scheme` with the source, through the scheme's mapping.
     pub fn verify(&self, scheme: &Scheme) -> Verification {
         let connector = scheme.config.target.connector.value;
+        let spec = scheme.target_spec();
+        let (field, list) = (spec.number.as_str(), spec.lines.as_str());
         let (kind, bills): (Kind, Vec<Bill>) = match connector {
             TargetConnector::Kingdee => (Kind::Order, self.kingdee_bills()),
             TargetConnector::Yonyou => (Kind::Stockout, self.yonyou_orders()),
@@ -164,10 +151,10 @@ impl Sandbox {
                         Some(name) => body.get(name).cloned().unwrap_or(Value::Null),
                         None => body,
                     };
-                    comparable(inner, line_list(connector))
+                    comparable(inner, list)
                 });
                 let number = match &mapped {
-                    Some(body) => number_of(connector, body),
+                    Some(body) => number_of(field, body),
                     None => format!("unmappable:{key}"),
                 };
                 expected.insert(number, (key, mapped));
@@ -182,13 +169,13 @@ impl Sandbox {
                     TargetConnector::Kingdee => r.body.clone(),
                     TargetConnector::Yonyou => r.body.get("data").cloned().unwrap_or_default(),
                 };
-                full_number(connector, &body)
+                full_number(field, &body)
             })
             .collect();
         let mut by_number: HashMap<String, Vec<Bill>> = HashMap::new();
         for bill in bills {
             by_number
-                .entry(number_of(connector, &bill.body))
+                .entry(number_of(field, &bill.body))
                 .or_default()
                 .push(bill);
         }
@@ -202,7 +189,7 @@ impl Sandbox {
                 }
                 continue;
             };
-            let refused_latest = refused.contains(&full_number(connector, mapped));
+            let refused_latest = refused.contains(&full_number(field, mapped));
             match by_number.get(number).map(Vec::as_slice) {
                 None | Some([]) if refused_latest => report.refused += 1,
                 None | Some([]) => {
@@ -211,17 +198,16 @@ impl Sandbox {
                 }
                 Some([bill])
                     if refused_latest
-                        && comparable(bill.body.clone(), line_list(connector)) != *mapped =>
+                        && comparable(bill.body.clone(), list) != *mapped =>
                 {
                     report.refused += 1;
                 }
                 Some([bill]) => {
                     report.found += 1;
-                    let held = comparable(bill.body.clone(), line_list(connector));
+                    let held = comparable(bill.body.clone(), list);
                     if held != *mapped {
                         report.stale += 1;
                         report.example("stale", key);
-                        let list = line_list(connector);
                         if held.get(list) != mapped.get(list) {
                             report.lines_differ += 1;
                             report.example("lines differ", key);

@@ -486,7 +486,7 @@ async fn handlers_refuse_malformed_events_and_report_only_retryable_messages() {
 // End to end
 
 fn verify_exactly_once(sandbox: &Sandbox, deployment: &ferry_common::aws::Deployment) {
-    let schemes = ferry_common::bundled::load_all().unwrap();
+    let schemes = ferry_common::bundled::load_all(&ferry_sandbox::demo_variable).unwrap();
     assert_eq!(deployment.scheme_ids().len(), 2);
     for scheme in &schemes {
         let v = sandbox.verify(scheme);

@@ -139,7 +139,7 @@ fn problems(text: &str) -> Vec<String> {
     if consumed == 0 {
         out.push("no function consumes a queue".into());
     }
-    for scheme in ferry_common::bundled::load_all().unwrap() {
+    for scheme in ferry_common::bundled::load_all(&ferry_sandbox::demo_variable).unwrap() {
         let scheduled = functions.iter().any(|(_, f)| {
             f["Events"].as_object().is_some_and(|events| {
                 events.values().any(|e| {

@@ -133,6 +133,8 @@ pub fn connectors_secret(sandbox: &ferry_sandbox::Sandbox) -> Value {
             "app_key": c.yonyou_app_key,
             "app_secret": c.yonyou_app_secret,
         },
+        // The sandbox customer's org and project codes, as a deployment keeps them in its secret.
+        "variables": demo_variables(),
     })
 }
 
@@ -209,6 +211,9 @@ impl AwsWorld {
                 .map(|(c, q)| (c.clone(), q.url.clone()))
                 .collect(),
             secret: self.secret.clone(),
+            scheme_dir: crate::workspace().join("schemes"),
+            // The schemes' variables come from the secret (`connectors_secret`).
+            variables: BTreeMap::new(),
             schemes: Vec::new(),
             push_concurrency: 1,
             // The sandbox's accounts allow more than the published limits.
@@ -250,6 +255,10 @@ impl AwsWorld {
             ("FERRY_QUEUE_KINGDEE", self.queues["kingdee"].url.clone()),
             ("FERRY_QUEUE_YONYOU", self.queues["yonyou"].url.clone()),
             ("FERRY_SECRET_ID", self.secret.clone()),
+            (
+                "FERRY_SCHEME_DIR",
+                crate::workspace().join("schemes").display().to_string(),
+            ),
             ("AWS_ENDPOINT_URL", moto()),
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
@@ -264,6 +273,14 @@ impl AwsWorld {
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }
+}
+
+/// The sandbox customer's deployment variables, as a deployment's `Variables` would give them.
+pub fn demo_variables() -> BTreeMap<String, String> {
+    ferry_sandbox::DEMO_VARIABLES
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 /// An invocation context with `budget` left before its deadline.

@@ -25,13 +25,13 @@ pub fn golden(path: &str) -> PathBuf {
 pub fn scheme(stem: &str) -> Scheme {
     let path = workspace().join("schemes").join(format!("{stem}.yaml"));
     let text = std::fs::read_to_string(&path).expect("bundled scheme exists");
-    Scheme::load_str(&format!("schemes/{stem}.yaml"), &text, &|_| None)
+    Scheme::load_str(&format!("schemes/{stem}.yaml"), &text, &ferry_sandbox::demo_variable)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Loads scheme text (a broken copy, say) named `file`, with every `env` variable unset.
 pub fn load(file: &str, text: &str) -> Result<Scheme, ferry_common::SchemeError> {
-    Scheme::load_str(file, text, &|_| None)
+    Scheme::load_str(file, text, &ferry_sandbox::demo_variable)
 }
 
 /// A bundled sample document (`samples/NAME`) as JSON.

@@ -749,3 +749,92 @@ impl HistoryLog for DynamoStore {
         Ok(events)
     }
 }
+
+/// What one function of a deployment runs: a scheme and the version of its files, recorded by
+/// each function when its execution environment starts (`ferry status` reads them back).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DeployedScheme {
+    /// The scheme id.
+    pub scheme: String,
+    /// `poll` or `push`.
+    pub function: String,
+    /// The version of the scheme's files (`Scheme::version`).
+    pub version: String,
+    /// The files, as the function read them.
+    pub files: Vec<String>,
+    /// When the environment loaded them.
+    pub loaded_at: Timestamp,
+}
+
+/// The partition of the deployed-scheme items.
+const DEPLOYMENT_PK: &str = "deployment";
+
+impl DynamoStore {
+    /// Records what `function` runs (one item per scheme, replacing the previous ones).
+    pub async fn record_deployed(&self, deployed: &[DeployedScheme]) -> Result<(), StoreError> {
+        for d in deployed {
+            let item: Item = [
+                ("pk".to_owned(), s(DEPLOYMENT_PK)),
+                (
+                    "sk".to_owned(),
+                    s(format!("scheme#{}#{}", d.scheme, d.function)),
+                ),
+                ("scheme".to_owned(), s(&d.scheme)),
+                ("function".to_owned(), s(&d.function)),
+                ("version".to_owned(), s(&d.version)),
+                (
+                    "files".to_owned(),
+                    AttributeValue::L(d.files.iter().map(s).collect()),
+                ),
+                ("loaded_at".to_owned(), n(millis(d.loaded_at))),
+            ]
+            .into();
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| failure("record the deployed schemes".into(), e))?;
+        }
+        Ok(())
+    }
+
+    /// What each function of the deployment last said it runs, by scheme then function.
+    pub async fn deployed(&self) -> Result<Vec<DeployedScheme>, StoreError> {
+        let reply = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(DEPLOYMENT_PK))
+            .send()
+            .await
+            .map_err(|e| failure("read the deployed schemes".into(), e))?;
+        let text = |item: &Item, name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        Ok(reply
+            .items()
+            .iter()
+            .map(|item| DeployedScheme {
+                scheme: text(item, "scheme"),
+                function: text(item, "function"),
+                version: text(item, "version"),
+                files: item
+                    .get("files")
+                    .and_then(|v| v.as_l().ok())
+                    .map(|l| l.iter().filter_map(|f| f.as_s().ok().cloned()).collect())
+                    .unwrap_or_default(),
+                loaded_at: item
+                    .get("loaded_at")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|t| t.parse().ok())
+                    .map_or(Timestamp::UNIX_EPOCH, from_millis),
+            })
+            .collect())
+    }
+}

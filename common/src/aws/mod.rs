@@ -36,9 +36,20 @@ pub struct DeploymentConfig {
     pub queues: BTreeMap<String, String>,
     /// The Secrets Manager secret holding the connectors' JSON (`FERRY_SECRET_ID`).
     pub secret: String,
-    /// The bundled schemes this deployment runs (`FERRY_SCHEMES`, comma-separated; all if empty).
+    /// The scheme folder the deployment runs (`FERRY_SCHEME_DIR`): on Lambda the schemes layer's
+    /// `/opt/schemes`, built from the user's folder by `sam build` after `ferry check` passed; for
+    /// the CLI, the same folder on the operator's machine.
+    #[serde(default = "default_scheme_dir")]
+    pub scheme_dir: std::path::PathBuf,
+    /// Of the folder's schemes, those this deployment runs (`FERRY_SCHEMES`, comma-separated; all
+    /// if empty).
     #[serde(default)]
     pub schemes: Vec<String>,
+    /// Deployment variables the schemes read (`FERRY_VARIABLES`, `NAME=value,NAME=value`: the
+    /// template's `Variables` parameter). A process environment variable of the same name wins;
+    /// the credentials secret's `variables` are read for any still without a value.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
     /// The push event source mappings' `MaximumConcurrency` (`FERRY_PUSH_CONCURRENCY`): each push
     /// instance paces its target at the target's limit divided by this, so all of them together
     /// stay under it.
@@ -79,8 +90,8 @@ pub struct Tuning {
     /// The push function's timeout (`FERRY_PUSH_TIMEOUT`, the template's `PushTimeout`): what the
     /// claim TTL, the queues' visibility and the page messages' size are checked and sized against.
     pub push_timeout: Duration,
-    /// Where a scheme's first poll starts (`FERRY_START`, Beijing time), when the scheme names no
-    /// `window.start`; without either, the first poll covers the scheme's lookback.
+    /// Where a scheme's first poll starts (`FERRY_START`, Beijing time, or `now`), when the scheme
+    /// names no `window.start`; without either, a scheme's first poll refuses to guess.
     pub first_start: Option<jiff::Timestamp>,
 }
 
@@ -101,6 +112,26 @@ impl Default for Tuning {
 
 fn default_concurrency() -> u32 {
     2
+}
+
+fn default_scheme_dir() -> std::path::PathBuf {
+    "/opt/schemes".into()
+}
+
+/// Reads `NAME=value,NAME=value` (blank pairs skipped); `what` names the setting in errors.
+fn pairs(text: &str, what: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in text.split(',') {
+        let pair = pair.trim();
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{what}: '{pair}' is not NAME=VALUE"))?;
+        out.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    Ok(out)
 }
 
 impl DeploymentConfig {
@@ -153,6 +184,8 @@ impl DeploymentConfig {
             secret_refresh: duration("FERRY_SECRET_REFRESH", defaults.secret_refresh)?,
             first_start: match var("FERRY_START").filter(|v| !v.trim().is_empty()) {
                 None => None,
+                // A new scheme starts where the environment starts: nothing older is read.
+                Some(text) if text.trim() == "now" => Some(jiff::Timestamp::now()),
                 Some(text) => Some(crate::time::from_beijing(
                     crate::time::parse_source_datetime(&text)
                         .map_err(|e| format!("FERRY_START: {e}"))?,
@@ -160,16 +193,12 @@ impl DeploymentConfig {
             },
         };
         let mut rate_limits = BTreeMap::new();
-        for pair in var("FERRY_RATE_LIMITS").unwrap_or_default().split(',') {
-            let pair = pair.trim();
-            if pair.is_empty() {
-                continue;
-            }
-            let parsed = pair
-                .split_once('=')
-                .and_then(|(name, n)| Some((name.trim().to_owned(), n.trim().parse().ok()?)));
-            let (name, limit) = parsed.ok_or_else(|| {
-                format!("FERRY_RATE_LIMITS: '{pair}' is not CONNECTOR=CALLS_PER_MINUTE")
+        for (name, limit) in pairs(
+            &var("FERRY_RATE_LIMITS").unwrap_or_default(),
+            "FERRY_RATE_LIMITS",
+        )? {
+            let limit = limit.parse().map_err(|_| {
+                format!("FERRY_RATE_LIMITS: '{name}={limit}' is not CONNECTOR=CALLS_PER_MINUTE")
             })?;
             rate_limits.insert(name, limit);
         }
@@ -179,6 +208,15 @@ impl DeploymentConfig {
             table: required("FERRY_TABLE")?,
             queues,
             secret: required("FERRY_SECRET_ID")?,
+            scheme_dir: var("FERRY_SCHEME_DIR")
+                .filter(|v| !v.trim().is_empty())
+                .map_or_else(default_scheme_dir, Into::into),
+            variables: pairs(
+                &var("FERRY_VARIABLES").unwrap_or_default(),
+                "FERRY_VARIABLES",
+            )?
+            .into_iter()
+            .collect(),
             schemes: var("FERRY_SCHEMES")
                 .unwrap_or_default()
                 .split(',')
@@ -238,20 +276,53 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Loads the schemes and builds the AWS clients; nothing is called yet.
+    /// Loads and checks the scheme folder and builds the AWS clients. A scheme whose variables
+    /// have no value (in the environment, `FERRY_VARIABLES` or the secret's `variables`) stops
+    /// the deployment here, named: a run never starts on a guess.
     pub async fn new(sdk: &SdkConfig, config: DeploymentConfig) -> Result<Deployment, String> {
-        let mut schemes = crate::bundled::load_all().map_err(|e| e.to_string())?;
+        let secrets = SecretCache::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            config.secret.clone(),
+            config.tuning.secret_refresh,
+        );
+        let deployed = |key: &str| {
+            std::env::var(key)
+                .ok()
+                .or_else(|| config.variables.get(key).cloned())
+        };
+        let load = |vars: crate::mapping::EnvLookup<'_>| {
+            crate::scheme::load_folder(&config.scheme_dir, vars).map_err(|e| {
+                format!(
+                    "the scheme folder {} cannot run:\n{e}",
+                    config.scheme_dir.display()
+                )
+            })
+        };
+        let mut schemes = load(&deployed)?;
         if !config.schemes.is_empty() {
             for id in &config.schemes {
                 if !schemes.iter().any(|s| s.id() == id) {
                     let known: Vec<&str> = schemes.iter().map(|s| s.id()).collect();
                     return Err(format!(
-                        "FERRY_SCHEMES names '{id}', which is not bundled ({})",
+                        "FERRY_SCHEMES names '{id}', which is not in {} ({})",
+                        config.scheme_dir.display(),
                         known.join(", ")
                     ));
                 }
             }
             schemes.retain(|s| config.schemes.iter().any(|id| id == s.id()));
+        }
+        if schemes.iter().any(|s| !s.missing_variables.is_empty()) {
+            // Only now is the secret read at start: its `variables` may hold the rest.
+            let (_, connectors) = secrets.get().await?;
+            let with_secret =
+                |key: &str| deployed(key).or_else(|| connectors.variables.get(key).cloned());
+            let mut reloaded = load(&with_secret)?;
+            reloaded.retain(|s| schemes.iter().any(|kept| kept.id() == s.id()));
+            schemes = reloaded;
+        }
+        for scheme in &schemes {
+            scheme.require_variables()?;
         }
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let mut queues = BTreeMap::new();
@@ -274,11 +345,7 @@ impl Deployment {
         }
         Ok(Deployment {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
-            secrets: SecretCache::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                config.secret.clone(),
-                config.tuning.secret_refresh,
-            ),
+            secrets,
             http: HttpSettings {
                 retry: RetrySettings {
                     max_attempts: 3,
@@ -322,6 +389,45 @@ impl Deployment {
     /// can write at its target's pace, so that a message is one invocation's work.
     pub fn message_documents(&self, scheme: &Scheme) -> usize {
         self.push_timing(scheme).documents_per_invocation().max(1)
+    }
+
+    /// The checked schemes this deployment runs, in folder order.
+    pub fn schemes(&self) -> &[Arc<Scheme>] {
+        &self.schemes
+    }
+
+    /// Logs and records in the table which schemes (and which version of their files) `function`
+    /// runs, so `ferry status` can show what the deployment runs. A failure to record is logged,
+    /// not fatal: the function can run without it.
+    pub async fn record_schemes(&self, function: &str) {
+        let now = jiff::Timestamp::now();
+        let deployed: Vec<dynamo::DeployedScheme> = self
+            .schemes
+            .iter()
+            .map(|scheme| {
+                tracing::info!(
+                    function,
+                    scheme = scheme.id(),
+                    version = %scheme.version,
+                    "{}",
+                    crate::bundled::describe(scheme)
+                );
+                dynamo::DeployedScheme {
+                    scheme: scheme.id().to_owned(),
+                    function: function.to_owned(),
+                    version: scheme.version.clone(),
+                    files: scheme
+                        .files
+                        .iter()
+                        .map(|f| relative_to(f, &self.config.scheme_dir))
+                        .collect(),
+                    loaded_at: now,
+                }
+            })
+            .collect();
+        if let Err(e) = self.store.record_deployed(&deployed).await {
+            tracing::warn!(error = %e, "could not record the deployed schemes");
+        }
     }
 
     /// The ids of the schemes this deployment runs.
@@ -391,6 +497,13 @@ impl Deployment {
             schemes: parts,
         })
     }
+}
+
+/// `file` relative to the scheme folder (`shops.csv`, not `/opt/schemes/shops.csv`).
+fn relative_to(file: &str, dir: &std::path::Path) -> String {
+    std::path::Path::new(file)
+        .strip_prefix(dir)
+        .map_or_else(|_| file.to_owned(), |p| p.display().to_string())
 }
 
 /// The rate limit (calls a minute) of `scheme`'s target in this deployment: the contract's

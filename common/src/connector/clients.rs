@@ -23,6 +23,10 @@ pub struct ConnectorsConfig {
     /// 用友BIP.
     #[serde(default)]
     pub yonyou: Option<YonyouConfig>,
+    /// Deployment variables kept with the credentials (on AWS, the secret's `variables`: values a
+    /// scheme reads that should not sit in a template parameter).
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 /// How the clients of a runtime are built.

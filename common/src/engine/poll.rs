@@ -229,6 +229,17 @@ where
     ) -> Result<(), PollError> {
         let scheme = self.scheme.id();
         let cursor = self.cursors.cursor(scheme).await?;
+        if cursor.position.is_none()
+            && self.first_start.is_none()
+            && self.scheme.window.start.is_none()
+        {
+            // Reading only the last lookback would silently skip everything older.
+            return Err(PollError::Request(format!(
+                "scheme {scheme} never ran and names no start: set window.start in the scheme or \
+                 the deployment's first start (FERRY_START, the template's FirstPollStart; `now` \
+                 reads only what changes from now on)"
+            )));
+        }
         report.cursor = cursor
             .position
             .map(|p| crate::time::format_source(crate::time::to_beijing(p)));

@@ -18,9 +18,16 @@ use tracing::Instrument;
 /// (10 s, or a tenth of a shorter budget).
 const RESERVE: Duration = Duration::from_secs(10);
 
+/// How much earlier than its `interval` a scheme is polled on a tick: half the schedule's
+/// one-minute period, so a 5-minute scheme is polled every fifth tick, not every sixth.
+const TICK_SLACK: Duration = Duration::from_secs(30);
+
 /// What one invocation asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PollRequest {
+    /// The schedule's tick (an EventBridge event naming no scheme): every scheme whose
+    /// `interval` has passed since its cursor last moved is polled.
+    Tick,
     /// The schedule's tick: walk from the cursor to now.
     Scheduled {
         /// The scheme id.
@@ -48,14 +55,15 @@ impl PollRequest {
     /// The scheme the request is for.
     pub fn scheme(&self) -> &str {
         match self {
+            PollRequest::Tick => "*",
             PollRequest::Scheduled { scheme }
             | PollRequest::Window { scheme, .. }
             | PollRequest::Keys { scheme, .. } => scheme,
         }
     }
 
-    /// Reads an invocation payload. Accepted: `{"scheme": S}` (the schedule's input), an
-    /// EventBridge event whose `detail` is `{"scheme": S}`, `{"scheme": S, "window": {"from": T,
+    /// Reads an invocation payload. Accepted: an EventBridge event naming no scheme (the
+    /// schedule's tick), `{"scheme": S}`, an EventBridge event whose `detail` is `{"scheme": S}`, `{"scheme": S, "window": {"from": T,
     /// "to": T}}` and `{"scheme": S, "keys": [K, ...], "replay": bool}`; anything else is refused
     /// with what was expected.
     pub fn parse(payload: &Value) -> Result<PollRequest, String> {
@@ -68,12 +76,13 @@ impl PollRequest {
         if object.contains_key("detail-type") {
             let event: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
                 .map_err(|e| format!("an EventBridge event the poll function cannot read: {e}"))?;
-            return match event.detail.get("scheme").and_then(Value::as_str) {
-                Some(scheme) if !scheme.is_empty() => Ok(PollRequest::Scheduled {
+            return match event.detail.get("scheme") {
+                Some(Value::String(scheme)) if !scheme.is_empty() => Ok(PollRequest::Scheduled {
                     scheme: scheme.to_owned(),
                 }),
-                _ => Err(format!(
-                    "the {} event from {} names no scheme: give the rule's target the input {{\"scheme\": \"SCHEME-ID\"}} or put the scheme in the event's detail",
+                None => Ok(PollRequest::Tick),
+                Some(other) => Err(format!(
+                    "the {} event from {} has a detail.scheme that is not a scheme id: {other}",
                     event.detail_type, event.source
                 )),
             };
@@ -190,8 +199,71 @@ pub async fn handle(deployment: &Deployment, event: LambdaEvent<Value>) -> Resul
         tracing::error!(error = %e, "refused poll payload");
         Error::from(e)
     })?;
+    if request == PollRequest::Tick {
+        return Ok(serde_json::to_value(tick(deployment, &context).await?)?);
+    }
     let response = poll(deployment, &request, &context).await?;
     Ok(serde_json::to_value(response)?)
+}
+
+/// What a tick did: the schemes it polled, and when each other one is next due.
+#[derive(Debug, Serialize)]
+pub struct TickResponse {
+    /// `tick`.
+    pub request: &'static str,
+    /// The schemes that were due, each poll's answer.
+    pub polled: Vec<PollResponse>,
+    /// The schemes not yet due, with the seconds until they are.
+    pub waiting: Vec<(String, i64)>,
+}
+
+/// The schedule's tick: polls, side by side, every scheme whose `interval` has passed since its
+/// cursor last moved (one schedule for every scheme, each at its own interval). A scheme that
+/// fails does not stop the others; the invocation then fails naming each, so it is alarmed on.
+pub async fn tick(deployment: &Deployment, context: &Context) -> Result<TickResponse, Error> {
+    let now = Timestamp::now();
+    let mut due = Vec::new();
+    let mut waiting = Vec::new();
+    for scheme in deployment.schemes() {
+        let cursor = ferry_common::engine::CursorStore::cursor(&deployment.store, scheme.id())
+            .await
+            .map_err(|e| Error::from(e.to_string()))?;
+        let interval = scheme.window.interval;
+        let next = cursor
+            .updated_at
+            .map(|moved| moved + interval - jiff::SignedDuration::try_from(TICK_SLACK).unwrap_or_default());
+        match next {
+            Some(next) if next > now => {
+                waiting.push((scheme.id().to_owned(), (next - now).get_seconds()));
+            }
+            _ => due.push(PollRequest::Scheduled {
+                scheme: scheme.id().to_owned(),
+            }),
+        }
+    }
+    let results =
+        futures_util::future::join_all(due.iter().map(|r| poll(deployment, r, context))).await;
+    let mut polled = Vec::new();
+    let mut failed = Vec::new();
+    for (request, result) in due.iter().zip(results) {
+        match result {
+            Ok(response) => polled.push(response),
+            Err(e) => failed.push(format!("{}: {e}", request.scheme())),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(Error::from(format!(
+            "the tick's polls failed for {} of {} due schemes:\n{}",
+            failed.len(),
+            due.len(),
+            failed.join("\n")
+        )));
+    }
+    Ok(TickResponse {
+        request: "tick",
+        polled,
+        waiting,
+    })
 }
 
 /// Runs a request against the deployment.
@@ -230,6 +302,9 @@ pub async fn poll(
             message_documents: deployment.message_documents(&parts.scheme),
         };
         let (kind, result) = match request {
+            PollRequest::Tick => {
+                return Err(Error::from("a tick polls each due scheme: see `tick`"));
+            }
             PollRequest::Scheduled { .. } => (
                 "scheduled",
                 poller.run(Timestamp::now()).await.map(|r| (r, Vec::new())),

@@ -11,6 +11,7 @@ async fn main() -> Result<(), Error> {
     let deployment = Deployment::new(&sdk_config().await, config).await?;
     // Settings that cannot work together stop the function at start, each problem named.
     deployment.check_timing()?;
+    deployment.record_schemes("push").await;
     let deployment = &deployment;
     lambda_runtime::run(service_fn(move |event| {
         ferry_push::handle(deployment, event)
