@@ -55,6 +55,10 @@ enum Command {
         /// Print each body on one line even for a single document.
         #[arg(long)]
         compact: bool,
+        /// A deployment variable the scheme reads, `NAME=VALUE` (repeatable); the process
+        /// environment is read for the others.
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
     },
     /// Run the sandbox (local WDT, Kingdee and Yonyou stand-ins) until stopped; print its URLs and
     /// test credentials.
@@ -97,13 +101,23 @@ where
             scheme,
             file,
             compact,
-        } => load_scheme(&scheme, &ferry_common::scheme::process_env)
-            .map_err(|e| {
-                let _ = writeln!(err, "{e}");
-            })
-            .map_or(Ok(1), |scheme| {
-                preview::run(&scheme, &file, compact, out, err)
-            }),
+            vars,
+        } => {
+            let lookup = |key: &str| {
+                vars.iter()
+                    .find(|(name, _)| name == key)
+                    .map(|(_, value)| value.clone())
+                    .or_else(|| std::env::var(key).ok())
+            };
+            // A body built without a variable's value would not be the body sent.
+            match load_scheme(&scheme, &lookup)
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.require_variables().map(|()| s))
+            {
+                Ok(scheme) => preview::run(&scheme, &file, compact, out, err),
+                Err(e) => writeln!(err, "{e}").map(|()| 1),
+            }
+        }
         Command::Demo(args) => {
             return demo::run(&args, out).unwrap_or_else(|e| {
                 let _ = writeln!(err, "ferry demo: {e}");
@@ -134,6 +148,14 @@ where
         let _ = writeln!(err, "ferry: {e}");
         1
     })
+}
+
+/// Reads `NAME=VALUE`.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(name, _)| !name.trim().is_empty())
+        .map(|(name, value)| (name.trim().to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("'{text}' is not NAME=VALUE"))
 }
 
 /// A table for people, in the style every `ferry` command prints.

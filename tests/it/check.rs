@@ -106,13 +106,13 @@ fn mapping_errors_name_the_target_field_and_what_it_reads() {
     assert_eq!(
         broken(KINGDEE, &[("doc.trade_no", "doc.trade_nox")]),
         [
-            "broken.yaml:76:13: target field billno: unknown source field doc.trade_nox: wdt.trade.query has no field 'trade_nox'"
+            "broken.yaml:75:13: target field billno: unknown source field doc.trade_nox: wdt.trade.query has no field 'trade_nox'"
         ]
     );
     assert_eq!(
         broken(KINGDEE, &[("line.spec_no", "line.spec_nox")]),
         [
-            "broken.yaml:87:24: target field material_entity[].materialid_id: unknown source field line.spec_nox: \
+            "broken.yaml:86:24: target field material_entity[].materialid_id: unknown source field line.spec_nox: \
           wdt.trade.query has no field 'goods_list.spec_nox'"
         ]
     );
@@ -122,20 +122,20 @@ fn mapping_errors_name_the_target_field_and_what_it_reads() {
             &[("maps.unit(line.unit_name)", "maps.units(line.unit_name)")]
         ),
         [
-            "broken.yaml:90:18: target field material_entity[].unit_id: unknown value map maps.units; \
+            "broken.yaml:89:18: target field material_entity[].unit_id: unknown value map maps.units; \
           defined: shop_customer, warehouse_stock, material, unit"
         ]
     );
     assert_eq!(
         broken(YONYOU, &[("vars.stock_org", "vars.stock_orgs")]),
         [
-            "broken.yaml:139:21: target field orderDetails[].stockOrgId: unknown variable vars.stock_orgs"
+            "broken.yaml:135:21: target field orderDetails[].stockOrgId: unknown variable vars.stock_orgs"
         ]
     );
     assert_eq!(
         broken(KINGDEE, &[("date(doc.trade_time)", "date(doc.trade_time")]),
         [
-            "broken.yaml:75:15: target field billdate: syntax error: unexpected end of input, expected `,` in `date(doc.trade_time`"
+            "broken.yaml:74:15: target field billdate: syntax error: unexpected end of input, expected `,` in `date(doc.trade_time`"
         ]
     );
     assert_eq!(
@@ -147,7 +147,7 @@ fn mapping_errors_name_the_target_field_and_what_it_reads() {
             )]
         ),
         [
-            "broken.yaml:85:15: target field material_entity[] filter: unknown filter: filter strng is unknown \
+            "broken.yaml:84:15: target field material_entity[] filter: unknown filter: filter strng is unknown \
           in `line.refund_status | strng != '5'`"
         ]
     );
@@ -160,7 +160,7 @@ fn mapping_errors_name_the_target_field_and_what_it_reads() {
             )]
         ),
         [
-            "broken.yaml:130:16: target field orderDetails[].(calc money): calc.amountx is not defined before this calc"
+            "broken.yaml:126:16: target field orderDetails[].(calc money): calc.amountx is not defined before this calc"
         ]
     );
     assert_eq!(
@@ -172,7 +172,7 @@ fn mapping_errors_name_the_target_field_and_what_it_reads() {
             )]
         ),
         [
-            "broken.yaml:75:15: target field billdate: unknown name 'dte': use doc.FIELD, line.FIELD, calc.NAME, \
+            "broken.yaml:74:15: target field billdate: unknown name 'dte': use doc.FIELD, line.FIELD, calc.NAME, \
           vars.NAME, maps.NAME(value) or a function (dec, add, sub, mul, div, sum, date, md5)"
         ]
     );
@@ -189,7 +189,7 @@ fn required_target_fields_must_be_mapped() {
             )]
         ),
         [
-            "broken.yaml:107:5: target field payMoney is required by /yonbip/sd/voucherorder/singleSave but not mapped"
+            "broken.yaml:103:5: target field payMoney is required by /yonbip/sd/voucherorder/singleSave but not mapped"
         ]
     );
     assert_eq!(
@@ -201,7 +201,7 @@ fn required_target_fields_must_be_mapped() {
             )]
         ),
         [
-            "broken.yaml:134:9: target field orderDetails[].taxId is required by /yonbip/sd/voucherorder/singleSave but not mapped"
+            "broken.yaml:130:9: target field orderDetails[].taxId is required by /yonbip/sd/voucherorder/singleSave but not mapped"
         ]
     );
 }
@@ -215,14 +215,14 @@ fn every_problem_of_a_file_is_reported_in_file_order() {
             ("line.spec_no", "line.spec_nox"),
             ("max_span: 60m", "max_span: 2h"),
             ("maps.shop_customer(doc.shop_no)", "maps.shop(doc.shop_no)"),
-            ("    default: XM-ECOM\n", ""),
+            ("env: FERRY_KINGDEE_PROJECT", "env: FERRY_NOT_SET"),
         ],
     );
     assert_eq!(
         diagnostics,
         [
             "broken.yaml:25:15: window.max_span 2h exceeds the 60m that wdt.trade.query allows",
-            "broken.yaml:31:5: variable 'project': environment variable FERRY_KINGDEE_PROJECT is not set and no default is given",
+            "broken.yaml:31:5: warning: variable 'project': FERRY_NOT_SET has no value here; a run stops at start until the deployment sets it",
             "broken.yaml:75:13: target field billno: unknown source field doc.trade_nox: wdt.trade.query has no field 'trade_nox'",
             "broken.yaml:76:20: target field customerid_id: unknown value map maps.shop; defined: shop_customer, warehouse_stock, material, unit",
             "broken.yaml:86:24: target field material_entity[].materialid_id: unknown source field line.spec_nox: \
@@ -249,7 +249,7 @@ fn unknown_target_fields_are_warnings_not_errors() {
     assert_eq!(
         warnings,
         [
-            "warned.yaml:76:14: warning: target field remarks is not a known field of jdy/sal/sal_order_save"
+            "warned.yaml:75:14: warning: target field remarks is not a known field of jdy/sal/sal_order_save"
         ]
     );
 }

@@ -10,12 +10,21 @@ fn check_passes_both_bundled_schemes() {
         "schemes/wdt-stockouts-to-yonyou.yaml",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stderr, "");
+    // The deployment's variables are not set here: a warning each, not an error.
+    let warnings: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(warnings.len(), 5, "{}", out.stderr);
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains(": warning: variable '") && w.ends_with("has no value here; a run stops at start until the deployment sets it")),
+        "{}",
+        out.stderr
+    );
     assert!(out.stdout.contains(
-        "wdt-trades-to-kingdee.yaml: ok (wdt-trades-to-kingdee: wdt wdt.trade.query → kingdee jdy/sal/sal_order_save)"
+        "wdt-trades-to-kingdee.yaml: ok (wdt-trades-to-kingdee: wdt wdt.trade.query → kingdee jdy/sal/sal_order_save; files version "
     ));
     assert!(out.stdout.contains(
-        "ok (wdt-stockouts-to-yonyou: wdt wdt.stockout.order.query.trade → yonyou /yonbip/sd/voucherorder/singleSave)"
+        "ok (wdt-stockouts-to-yonyou: wdt wdt.stockout.order.query.trade → yonyou /yonbip/sd/voucherorder/singleSave; files version "
     ));
 }
 
@@ -33,13 +42,13 @@ fn check_fails_on_a_broken_copy_and_on_a_duplicate_id() {
     assert_eq!(out.code, 1);
     assert!(
         out.stderr.contains(&format!(
-            "{broken}:75:16: warning: target field bill_date is not a known field of jdy/sal/sal_order_save"
+            "{broken}:74:16: warning: target field bill_date is not a known field of jdy/sal/sal_order_save"
         )),
         "{}",
         out.stderr
     );
     assert!(out.stderr.contains(&format!(
-        "{broken}:75:5: target field billdate is required by jdy/sal/sal_order_save but not mapped"
+        "{broken}:74:5: target field billdate is required by jdy/sal/sal_order_save but not mapped"
     )));
     assert!(out.stderr.contains(&format!(
         "{copy}:4:5: id 'wdt-trades-to-kingdee' is already used by"
@@ -57,6 +66,10 @@ fn preview_prints_the_exact_body_of_one_document() {
         "preview",
         "wdt-stockouts-to-yonyou",
         "samples/wdt-stockout.json",
+        "--var=FERRY_YONYOU_SALES_ORG=ORG-SALES-01",
+        "--var=FERRY_YONYOU_SETTLEMENT_ORG=ORG-SALES-01",
+        "--var=FERRY_YONYOU_STOCK_ORG=ORG-STOCK-01",
+        "--var=FERRY_YONYOU_TRANSACTION_TYPE=SO-ECOM",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let body: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -87,7 +100,13 @@ fn preview_of_json_lines_reports_bad_documents_by_line_and_key_and_maps_the_rest
     ];
     let file = dir.write("export.jsonl", &lines.join("\n"));
 
-    let out = ferry(&["preview", "schemes/wdt-trades-to-kingdee.yaml", &file]);
+    let out = ferry(&[
+        "preview",
+        "schemes/wdt-trades-to-kingdee.yaml",
+        &file,
+        "--var",
+        "FERRY_KINGDEE_PROJECT=XM-ECOM",
+    ]);
     assert_eq!(out.code, 1);
     let bodies: Vec<serde_json::Value> = out
         .stdout
@@ -115,6 +134,18 @@ fn preview_accepts_a_whole_api_response() {
     let response = serde_json::json!({"response": {"errorcode": 0, "message": "", "total_count": 2, "trades": [order, order]}});
     let file = dir.write("response.json", &response.to_string());
     let out = ferry(&["preview", "wdt-trades-to-kingdee", &file]);
+    assert_eq!(out.code, 1, "a variable without a value stops the preview");
+    assert!(
+        out.stderr.contains("variable 'project' (FERRY_KINGDEE_PROJECT) has no value"),
+        "{}",
+        out.stderr
+    );
+    let out = ferry(&[
+        "preview",
+        "wdt-trades-to-kingdee",
+        &file,
+        "--var=FERRY_KINGDEE_PROJECT=XM-ECOM",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout.lines().count(), 2);
     assert_eq!(out.stderr, "preview: 2 documents, 2 mapped, 0 failed\n");
