@@ -14,15 +14,12 @@ use ferry_common::engine::{
 use ferry_poll::PollRequest;
 use ferry_sandbox::{Endpoint, Fault, Kind, Sandbox};
 use ferry_tests::aws::{AwsWorld, context, drain, invoke_poll, queue_pair, sdk, unique};
-use ferry_tests::{spawn_sandbox, workspace};
+use ferry_tests::spawn_sandbox;
 use jiff::{SignedDuration, Timestamp};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
-fn event(name: &str) -> Value {
-    let path = workspace().join("tests/events").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
+use ferry_tests::event;
 
 async fn store() -> DynamoStore {
     let sdk = sdk().await;
@@ -398,10 +395,10 @@ fn poll_reads_the_scheduled_and_on_demand_events() {
             scheme: "wdt-stockouts-to-yonyou".into()
         }
     );
-    let err = PollRequest::parse(&event("scheduled-event-without-scheme.json")).unwrap_err();
-    assert!(
-        err.contains("Scheduled Event event from aws.events names no scheme"),
-        "{err}"
+    // The template's one schedule: an event naming no scheme is a tick of every scheme.
+    assert_eq!(
+        PollRequest::parse(&event("scheduled-event-without-scheme.json")).unwrap(),
+        PollRequest::Tick
     );
     match PollRequest::parse(&event("on-demand-window.json")).unwrap() {
         PollRequest::Window { scheme, window } => {

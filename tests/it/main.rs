@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod connectors;
 mod credentials;
+mod deploy;
 mod faults;
 mod golden;
 mod invariants;

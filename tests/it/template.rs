@@ -1,7 +1,8 @@
 //! template.yaml's promises that the linters cannot see: every SQS event source reports failures
 //! per message and drains a queue with a dead-letter queue and a long enough visibility timeout;
 //! the functions' runtime and build; the table as the DynamoDB adapter expects it; one schedule
-//! per bundled scheme whose input the poll function accepts; no wildcard on data actions; no
+//! whose event the poll function reads as a tick of every scheme; both functions on the schemes
+//! layer, built by a Makefile target that runs `ferry check`; no wildcard on data actions; no
 //! credential in an environment variable. (cfn-lint and `sam validate --lint` run in
 //! scripts/test.) Short-form tags (`!Ref X`) read as their scalar (`X`).
 
@@ -56,6 +57,7 @@ fn problems(text: &str) -> Vec<String> {
     }
     let queues = resources_of_type(&t, "AWS::SQS::Queue");
     let mut consumed = 0;
+    let mut schedules = 0;
     for (name, function) in &functions {
         // A literal timeout, or a parameter's: every value it allows.
         let timeouts: Vec<u64> = match &function["Timeout"] {
@@ -124,12 +126,21 @@ fn problems(text: &str) -> Vec<String> {
                     }
                 }
                 Some("Schedule") => {
-                    let input: Value = serde_json::from_str(p["Input"].as_str().unwrap_or("null"))
-                        .unwrap_or(Value::Null);
-                    if let Err(e) = PollRequest::parse(&input) {
-                        out.push(format!(
+                    schedules += 1;
+                    // Without an Input, EventBridge delivers its Scheduled Event.
+                    let delivered = match p["Input"].as_str() {
+                        Some(input) => serde_json::from_str(input).unwrap_or(Value::Null),
+                        None => ferry_tests::event("scheduled-event-without-scheme.json"),
+                    };
+                    match PollRequest::parse(&delivered) {
+                        Ok(PollRequest::Tick) => {}
+                        Ok(other) => out.push(format!(
+                            "{name}.{event_name} polls {} only, not every scheme at its interval",
+                            other.scheme()
+                        )),
+                        Err(e) => out.push(format!(
                             "{name}.{event_name}'s input is refused by poll: {e}"
-                        ));
+                        )),
                     }
                 }
                 _ => {}
@@ -139,21 +150,46 @@ fn problems(text: &str) -> Vec<String> {
     if consumed == 0 {
         out.push("no function consumes a queue".into());
     }
-    for scheme in ferry_common::bundled::load_all(&ferry_sandbox::demo_variable).unwrap() {
-        let scheduled = functions.iter().any(|(_, f)| {
-            f["Events"].as_object().is_some_and(|events| {
-                events.values().any(|e| {
-                    e["Type"] == "Schedule"
-                        && serde_json::from_str::<Value>(
-                            e["Properties"]["Input"].as_str().unwrap_or("null"),
-                        )
-                        .is_ok_and(|i| i["scheme"] == scheme.id())
-                })
-            })
-        });
-        if !scheduled {
-            out.push(format!("no schedule polls {}", scheme.id()));
+    if schedules != 1 {
+        out.push(format!(
+            "{schedules} schedules: one tick drives every scheme at its own interval"
+        ));
+    }
+    // The scheme folder: a layer built by its Makefile, whose target checks the folder first.
+    let layers = resources_of_type(&t, "AWS::Serverless::LayerVersion");
+    match layers.as_slice() {
+        [(layer, l)] => {
+            if t["Resources"][*layer]["Metadata"]["BuildMethod"] != "makefile" {
+                out.push(format!("{layer} is not built by its Makefile"));
+            }
+            let dir = l["ContentUri"].as_str().unwrap_or_default();
+            let makefile =
+                std::fs::read_to_string(workspace().join(dir).join("Makefile")).unwrap_or_default();
+            let target = format!("build-{layer}:");
+            match makefile.split_once(&target) {
+                Some((_, recipe)) if recipe.contains("check \"$(FERRY_SCHEMES)\"") => {}
+                _ => out.push(format!(
+                    "{dir}Makefile has no {target} target that runs ferry check first"
+                )),
+            }
+            for (name, f) in &functions {
+                if !f["Layers"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|r| r == *layer))
+                {
+                    out.push(format!("{name} does not run on the schemes layer"));
+                }
+            }
+            if t["Globals"]["Function"]["Environment"]["Variables"]["FERRY_SCHEME_DIR"]
+                != "/opt/schemes"
+            {
+                out.push("FERRY_SCHEME_DIR is not the layer's /opt/schemes".into());
+            }
         }
+        other => out.push(format!(
+            "{} scheme layers: the functions run one scheme folder",
+            other.len()
+        )),
     }
     // The table, as the adapter (and its create_table) expects it.
     match resources_of_type(&t, "AWS::DynamoDB::Table").first() {

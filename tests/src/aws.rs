@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use ferry_common::aws::DynamoStore;
 use ferry_common::aws::{Deployment, DeploymentConfig, Tuning};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -267,6 +268,11 @@ impl AwsWorld {
         ]
         .map(|(k, v)| (k.to_owned(), v))
         .to_vec()
+    }
+
+    /// The deployment's table, through the store adapter.
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), self.table.clone())
     }
 
     /// The SQS client.

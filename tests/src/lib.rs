@@ -217,6 +217,12 @@ pub fn capture_logs() -> LogBuffer {
     .clone()
 }
 
+/// An event payload of `tests/events` (real event shapes the handlers are fed).
+pub fn event(name: &str) -> serde_json::Value {
+    let path = workspace().join("tests/events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
 /// A `ferry run` configuration for `sandbox` with its store at `store`: both bundled schemes from
 /// the sandbox's first document, secrets inline (a test's temporary file, never committed).
 pub fn sandbox_run_config(sandbox: &ferry_sandbox::Sandbox, store: &Path) -> String {
