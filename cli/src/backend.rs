@@ -124,6 +124,68 @@ impl Backend {
         }
     }
 
+    /// Which version of its files each scheme runs (`Scheme::version`), by id: the loaded files
+    /// on the embedded default; on AWS what each function recorded at its start, compared with
+    /// the operator's folder (`poll 1a2b… push 1a2b… (folder 3c4d…)` when they differ). Schemes a
+    /// deployment's functions run that the folder lacks are listed too.
+    pub async fn files(&self) -> Result<Vec<(String, String)>, String> {
+        match self {
+            Backend::Local(runtime) => Ok(runtime
+                .schemes
+                .iter()
+                .map(|s| (s.scheme.id().to_owned(), s.scheme.version.clone()))
+                .collect()),
+            #[cfg(feature = "aws")]
+            Backend::Aws(aws) => {
+                let deployed = aws.deployment.store.deployed().await.map_err(text)?;
+                let local: Vec<(String, String)> = aws
+                    .deployment
+                    .schemes()
+                    .iter()
+                    .map(|s| (s.id().to_owned(), s.version.clone()))
+                    .collect();
+                let mut out = Vec::new();
+                let mut ids: Vec<&str> = local.iter().map(|(id, _)| id.as_str()).collect();
+                for d in &deployed {
+                    if !ids.contains(&d.scheme.as_str()) {
+                        ids.push(&d.scheme);
+                    }
+                }
+                for id in ids {
+                    let by_function: Vec<(&str, &str)> = deployed
+                        .iter()
+                        .filter(|d| d.scheme == id)
+                        .map(|d| (d.function.as_str(), d.version.as_str()))
+                        .collect();
+                    let folder = local.iter().find(|(l, _)| l == id).map(|(_, v)| v.as_str());
+                    let agreed = by_function
+                        .first()
+                        .map(|(_, v)| *v)
+                        .filter(|v| by_function.iter().all(|(_, w)| w == v));
+                    let text = match (agreed, folder) {
+                        (Some(v), Some(f)) if v == f => v.to_owned(),
+                        (None, Some(f)) if by_function.is_empty() => {
+                            format!("not deployed ({f} here)")
+                        }
+                        (_, folder) => {
+                            let mut parts: Vec<String> = by_function
+                                .iter()
+                                .map(|(function, v)| format!("{function} {v}"))
+                                .collect();
+                            parts.push(match folder {
+                                Some(f) => format!("(folder {f})"),
+                                None => "(not in the folder)".to_owned(),
+                            });
+                            parts.join(" ")
+                        }
+                    };
+                    out.push((id.to_owned(), text));
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// `id` if the deployment runs that scheme, or an error naming the ones it runs.
     pub fn scheme(&self, id: &str) -> Result<String, String> {
         let ids = self.scheme_ids();

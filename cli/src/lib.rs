@@ -244,10 +244,7 @@ fn check(paths: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> std::io
             }
         } else {
             // A scheme file sees the catalog files of its folder, as the folder's deployment would.
-            let catalog_dir = path
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join("catalog");
+            let catalog_dir = path.parent().unwrap_or(Path::new(".")).join("catalog");
             match ferry_common::catalog::Catalog::with_folder(&catalog_dir) {
                 Ok(catalog) => vec![Scheme::load_file_with(
                     path,

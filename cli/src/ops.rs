@@ -132,6 +132,8 @@ struct Failure {
 #[derive(Debug, Serialize)]
 struct SchemeStatus {
     scheme: String,
+    /// The version of the scheme's files it runs.
+    files: String,
     cursor: Option<String>,
     lag_seconds: Option<i64>,
     lease_holder: Option<String>,
@@ -147,8 +149,31 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32, String> {
     with_backend(&args.common, |backend| async move {
         let now = Timestamp::now();
         let mut all = Vec::new();
-        for id in backend.scheme_ids() {
+        let files = backend.files().await?;
+        let known = backend.scheme_ids();
+        for (id, version) in &files {
+            if !known.contains(id) {
+                // Run by the deployment's functions, absent from the operator's folder.
+                all.push(SchemeStatus {
+                    scheme: id.clone(),
+                    files: version.clone(),
+                    cursor: None,
+                    lag_seconds: None,
+                    lease_holder: None,
+                    records: RecordState::ALL.iter().map(|s| (s.as_str(), 0)).collect(),
+                    queued: 0,
+                    dead_letters: 0,
+                    recent_failures: Vec::new(),
+                });
+            }
+        }
+        for id in known {
             let id = id.as_str();
+            let version = files
+                .iter()
+                .find(|(f, _)| f == id)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             let cursor = backend.cursor(id).await?;
             let counts = backend.counts(id).await?;
             let mut records: BTreeMap<&'static str, u64> =
@@ -164,6 +189,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32, String> {
                 .filter(|_| cursor.lease_until.is_some_and(|t| t > now));
             all.push(SchemeStatus {
                 scheme: id.to_owned(),
+                files: version,
                 cursor: cursor.position.map(time_text),
                 lag_seconds: cursor.position.map(|p| (now - p).get_seconds()),
                 lease_holder,
@@ -187,6 +213,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32, String> {
         }
         let mut t = table(&[
             "scheme",
+            "files",
             "cursor (Beijing)",
             "lag",
             "synced",
@@ -200,6 +227,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32, String> {
         for s in &all {
             t.add_row(vec![
                 s.scheme.clone(),
+                s.files.clone(),
                 s.cursor.clone().unwrap_or_else(|| "never polled".into()),
                 s.lag_seconds.map(lag).unwrap_or_else(|| "-".into()),
                 s.records["synced"].to_string(),

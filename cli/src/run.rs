@@ -117,8 +117,11 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32,
     runtime.block_on(async {
         // A scheme's first run reads from a start someone chose, never a silent guess.
         for (id, start) in engine.settle_first_starts(args.from_now).await? {
-            writeln!(err, "{id}: first run reads from {start} (Beijing time, --from-now)")
-                .map_err(|e| e.to_string())?;
+            writeln!(
+                err,
+                "{id}: first run reads from {start} (Beijing time, --from-now)"
+            )
+            .map_err(|e| e.to_string())?;
         }
         // Claims a stopped run left: their documents cannot be pushed before the claims lapse.
         // Said up front, so a run that waits for them is not mistaken for a hung one.

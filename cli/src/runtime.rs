@@ -147,7 +147,11 @@ impl Runtime {
              `window.start` in the scheme, or pass --from-now to read only what changes from now on",
             refused.join(", "),
             if refused.len() == 1 { "names" } else { "name" },
-            if refused.len() == 1 { "its first run" } else { "their first runs" },
+            if refused.len() == 1 {
+                "its first run"
+            } else {
+                "their first runs"
+            },
             if refused.len() == 1 { "it" } else { "them" },
         ))
     }

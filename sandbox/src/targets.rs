@@ -732,7 +732,13 @@ mod tests {
     }
 
     fn save(book: &mut KingdeeBook, body: &Value, left_out: LeftOutLines) -> SaveResult {
-        book.save(body, KINGDEE_V1, 0.0, left_out, DuplicateRefusal::CombinedValue)
+        book.save(
+            body,
+            KINGDEE_V1,
+            0.0,
+            left_out,
+            DuplicateRefusal::CombinedValue,
+        )
     }
 
     fn written(result: SaveResult) -> (String, bool) {

@@ -197,8 +197,7 @@ impl Sandbox {
                     report.example("missing", key);
                 }
                 Some([bill])
-                    if refused_latest
-                        && comparable(bill.body.clone(), list) != *mapped =>
+                    if refused_latest && comparable(bill.body.clone(), list) != *mapped =>
                 {
                     report.refused += 1;
                 }

@@ -14,9 +14,8 @@ fn check_passes_both_bundled_schemes() {
     let warnings: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(warnings.len(), 5, "{}", out.stderr);
     assert!(
-        warnings
-            .iter()
-            .all(|w| w.contains(": warning: variable '") && w.ends_with("has no value here; a run stops at start until the deployment sets it")),
+        warnings.iter().all(|w| w.contains(": warning: variable '")
+            && w.ends_with("has no value here; a run stops at start until the deployment sets it")),
         "{}",
         out.stderr
     );
@@ -136,7 +135,8 @@ fn preview_accepts_a_whole_api_response() {
     let out = ferry(&["preview", "wdt-trades-to-kingdee", &file]);
     assert_eq!(out.code, 1, "a variable without a value stops the preview");
     assert!(
-        out.stderr.contains("variable 'project' (FERRY_KINGDEE_PROJECT) has no value"),
+        out.stderr
+            .contains("variable 'project' (FERRY_KINGDEE_PROJECT) has no value"),
         "{}",
         out.stderr
     );

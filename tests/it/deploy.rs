@@ -11,7 +11,9 @@ use std::time::Duration;
 use ferry_common::Scheme;
 use ferry_sandbox::{Kind, Sandbox};
 use ferry_tests::aws::{AwsWorld, depth};
-use ferry_tests::lambda::{Function, FunctionSpec, Invoked, MappingSpec, MappingStats, run_mapping};
+use ferry_tests::lambda::{
+    Function, FunctionSpec, Invoked, MappingSpec, MappingStats, run_mapping,
+};
 use ferry_tests::{TempDir, event, spawn_sandbox, workspace};
 use serde_json::Value;
 
@@ -103,7 +105,10 @@ fn functions(world: &AwsWorld, sandbox: &Sandbox, layer: &Path) -> (Arc<Function
 async fn poll(function: &Function, payload: Value) -> Value {
     match function.invoke(payload).await {
         Invoked::Answer(answer) => answer,
-        other => panic!("poll: {other:?}; logs: {:?}", function.output.lock().unwrap()),
+        other => panic!(
+            "poll: {other:?}; logs: {:?}",
+            function.output.lock().unwrap()
+        ),
     }
 }
 
@@ -126,7 +131,10 @@ async fn drain(world: &AwsWorld, push: Arc<Function>) {
     ));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while depth(&world.sqs(), &pair.url).await > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the queue never drained");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the queue never drained"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The last batch's deletes land after its invocation answers.
@@ -185,7 +193,11 @@ async fn a_scheme_folder_deploys_syncs_and_a_changed_csv_reaches_the_next_docume
             (SCHEME.to_owned(), "push".to_owned(), scheme.version.clone()),
         ]
     );
-    assert!(deployed[0].files.contains(&"maps/shop-customers.csv".to_owned()));
+    assert!(
+        deployed[0]
+            .files
+            .contains(&"maps/shop-customers.csv".to_owned())
+    );
 
     // A tick right after: the scheme's 1-minute interval has not passed.
     let early = poll(&poll_fn, event("scheduled-event-without-scheme.json")).await;
@@ -193,7 +205,11 @@ async fn a_scheme_folder_deploys_syncs_and_a_changed_csv_reaches_the_next_docume
     assert_eq!(early["waiting"][0][0], SCHEME);
 
     // The customer's tmall shop gets a new customer code: edit the CSV, redeploy.
-    std::fs::write(&csv, good.replace("tmall-001,CUST-TMALL", "tmall-001,CUST-TMALL-2")).unwrap();
+    std::fs::write(
+        &csv,
+        good.replace("tmall-001,CUST-TMALL", "tmall-001,CUST-TMALL-2"),
+    )
+    .unwrap();
     let layer = build_layer(&folder, &dir.path().join("layer-2")).unwrap();
     let changed = deployed_scheme(&layer);
     assert_ne!(changed.version, scheme.version);
@@ -208,7 +224,10 @@ async fn a_scheme_folder_deploys_syncs_and_a_changed_csv_reaches_the_next_docume
             .into_iter()
             .map(|i| {
                 s.touch(Kind::Order, i, settled);
-                s.document(Kind::Order, i)["trade_no"].as_str().unwrap().to_owned()
+                s.document(Kind::Order, i)["trade_no"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
             })
             .collect()
     });
@@ -235,7 +254,10 @@ async fn a_scheme_folder_deploys_syncs_and_a_changed_csv_reaches_the_next_docume
         .into_iter()
         .map(|d| d.version)
         .collect();
-    assert!(versions.iter().all(|v| *v == changed.version), "{versions:?}");
+    assert!(
+        versions.iter().all(|v| *v == changed.version),
+        "{versions:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -243,8 +265,11 @@ async fn a_deployment_without_a_variable_or_a_start_refuses_saying_what_to_set()
     let sandbox = spawn_sandbox(10, |_| {}).await;
     let world = AwsWorld::new(&sandbox, 5).await;
     let dir = TempDir::new("deploy-refusals");
-    let layer = build_layer(&workspace().join("examples/schemes"), &dir.path().join("layer"))
-        .unwrap();
+    let layer = build_layer(
+        &workspace().join("examples/schemes"),
+        &dir.path().join("layer"),
+    )
+    .unwrap();
     let mut env = world.function_env();
     env.push(("FERRY_SCHEME_DIR".into(), layer.display().to_string()));
     env.push(("FERRY_PUSH_TIMEOUT".into(), "5s".into()));
@@ -255,7 +280,10 @@ async fn a_deployment_without_a_variable_or_a_start_refuses_saying_what_to_set()
         env: env.clone(),
         kill_rate: 0.0,
     });
-    match poll_fn.invoke(event("scheduled-event-without-scheme.json")).await {
+    match poll_fn
+        .invoke(event("scheduled-event-without-scheme.json"))
+        .await
+    {
         Invoked::Error(e) => assert!(
             e.contains("variable 'salesperson' (FERRY_KINGDEE_SALESPERSON) has no value"),
             "{e}"
@@ -270,7 +298,10 @@ async fn a_deployment_without_a_variable_or_a_start_refuses_saying_what_to_set()
         env,
         kill_rate: 0.0,
     });
-    match poll_fn.invoke(event("scheduled-event-without-scheme.json")).await {
+    match poll_fn
+        .invoke(event("scheduled-event-without-scheme.json"))
+        .await
+    {
         Invoked::Error(e) => assert!(
             e.contains("never ran and names no start") && e.contains("FirstPollStart"),
             "{e}"

@@ -11,6 +11,7 @@ mod golden;
 mod invariants;
 mod ops;
 mod pipeline;
+mod schemes;
 mod settling;
 mod simulation;
 mod template;

@@ -25,8 +25,12 @@ pub fn golden(path: &str) -> PathBuf {
 pub fn scheme(stem: &str) -> Scheme {
     let path = workspace().join("schemes").join(format!("{stem}.yaml"));
     let text = std::fs::read_to_string(&path).expect("bundled scheme exists");
-    Scheme::load_str(&format!("schemes/{stem}.yaml"), &text, &ferry_sandbox::demo_variable)
-        .unwrap_or_else(|e| panic!("{e}"))
+    Scheme::load_str(
+        &format!("schemes/{stem}.yaml"),
+        &text,
+        &ferry_sandbox::demo_variable,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Loads scheme text (a broken copy, say) named `file`, with every `env` variable unset.

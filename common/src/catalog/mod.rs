@@ -176,7 +176,11 @@ impl Catalog {
                 .map_err(|e| format!("{}: cannot read the file: {e}", path.display()))?;
             let api: ApiCatalog = serde_saphyr::from_str(&text).map_err(|e| {
                 let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-                format!("{}:{line}:{column}: {}", path.display(), e.without_snippet())
+                format!(
+                    "{}:{line}:{column}: {}",
+                    path.display(),
+                    e.without_snippet()
+                )
             })?;
             let api: &'static ApiCatalog = Box::leak(Box::new(api));
             catalog
@@ -259,7 +263,10 @@ mod tests {
         assert_eq!(Catalog::builtin().apis_of("wdt").len(), 2);
         let v2 = find("kingdee", "jdy/v2/scm/sal_order").unwrap();
         let spec = v2.target.as_ref().unwrap();
-        assert_eq!((spec.save.as_str(), spec.number.as_str()), ("/jdy/v2/scm/sal_order", "bill_no"));
+        assert_eq!(
+            (spec.save.as_str(), spec.number.as_str()),
+            ("/jdy/v2/scm/sal_order", "bill_no")
+        );
         for target in [kingdee, yonyou, v2] {
             let spec = target.target.as_ref().unwrap();
             assert!(target.is_array(&spec.lines), "{}: lines", target.api);

@@ -125,10 +125,7 @@ fn read_csv(bytes: &[u8], collected: &mut Collected) {
                     collected.problems.push(Diagnostic::error(
                         line,
                         1,
-                        format!(
-                            "a row is `key,value`: this one has {} fields",
-                            record.len()
-                        ),
+                        format!("a row is `key,value`: this one has {} fields", record.len()),
                     ));
                     continue;
                 }

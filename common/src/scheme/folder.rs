@@ -43,10 +43,7 @@ pub fn load_folder(dir: &Path, vars: EnvLookup<'_>) -> Result<Vec<Scheme>, Folde
     let shown = dir.display().to_string();
     if !dir.is_dir() {
         return Err(FolderError {
-            files: vec![whole_file(
-                shown,
-                "is not a folder of scheme files".into(),
-            )],
+            files: vec![whole_file(shown, "is not a folder of scheme files".into())],
         });
     }
     let catalog_dir = dir.join("catalog");
@@ -58,10 +55,7 @@ pub fn load_folder(dir: &Path, vars: EnvLookup<'_>) -> Result<Vec<Scheme>, Folde
     })?;
     if files.is_empty() {
         return Err(FolderError {
-            files: vec![whole_file(
-                shown,
-                "holds no scheme files (*.yaml)".into(),
-            )],
+            files: vec![whole_file(shown, "holds no scheme files (*.yaml)".into())],
         });
     }
     let loader = Loader {

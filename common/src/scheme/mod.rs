@@ -300,11 +300,7 @@ fn version_of(files: &[(String, Vec<u8>)]) -> String {
         hash.update(bytes);
     }
     let digest = hash.finalize();
-    digest
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where scheme `id` stands among `ids`, or an error naming the schemes `owner` runs ("this
@@ -536,7 +532,11 @@ fn check_target(
         return None;
     };
     if api.role != catalog::Role::Target {
-        sink.error(line, col, format!("{} is a source API, not a target", api.api));
+        sink.error(
+            line,
+            col,
+            format!("{} is a source API, not a target", api.api),
+        );
         return None;
     }
     if let Err(why) = crate::connector::serves(api) {

@@ -229,9 +229,9 @@ pub async fn tick(deployment: &Deployment, context: &Context) -> Result<TickResp
             .await
             .map_err(|e| Error::from(e.to_string()))?;
         let interval = scheme.window.interval;
-        let next = cursor
-            .updated_at
-            .map(|moved| moved + interval - jiff::SignedDuration::try_from(TICK_SLACK).unwrap_or_default());
+        let next = cursor.updated_at.map(|moved| {
+            moved + interval - jiff::SignedDuration::try_from(TICK_SLACK).unwrap_or_default()
+        });
         match next {
             Some(next) if next > now => {
                 waiting.push((scheme.id().to_owned(), (next - now).get_seconds()));

@@ -237,9 +237,7 @@ impl YonyouClient {
         self.settings
             .retry
             .run(keyed, |_| async {
-                let (data, repeat) = self
-                    .gateway(call, path, &[], Some(&text))
-                    .await?;
+                let (data, repeat) = self.gateway(call, path, &[], Some(&text)).await?;
                 let target_id = wire::saved_id(&data).ok_or_else(|| {
                     call.error(
                         call.lost_answer(),
@@ -312,9 +310,7 @@ impl YonyouClient {
                         "isSum": true,
                     })
                     .to_string();
-                    let (data, _) = self
-                        .gateway(call, path, &[], Some(&body))
-                        .await?;
+                    let (data, _) = self.gateway(call, path, &[], Some(&body)).await?;
                     if let Some(id) = wire::listed_id(&data, code) {
                         return Ok(Some(id));
                     }
