@@ -57,6 +57,13 @@ schemes:
     start: "{start}"
   - scheme: wdt-stockouts-to-yonyou
     start: "{start}"
+# The sandbox customer's org and project codes.
+variables:
+  FERRY_KINGDEE_PROJECT: XM-ECOM
+  FERRY_YONYOU_SALES_ORG: ORG-SALES-01
+  FERRY_YONYOU_SETTLEMENT_ORG: ORG-SALES-01
+  FERRY_YONYOU_STOCK_ORG: ORG-STOCK-01
+  FERRY_YONYOU_TRANSACTION_TYPE: SO-ECOM
 connectors:
   wdt:
     sid: "{sid}"
