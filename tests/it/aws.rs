@@ -724,16 +724,20 @@ async fn operator_commands_work_against_the_deployment_and_resync_invokes_the_po
     std::fs::write(
         &config,
         format!(
-            "aws:\n  table: {}\n  queues:\n    kingdee: {}\n    yonyou: {}\n  secret: {}\n  poll_function: ferry-poll\n  region: us-east-1\n  endpoint: {}\n  lambda_endpoint: {lambda}\n",
+            "aws:\n  table: {}\n  queues:\n    kingdee: {}\n    yonyou: {}\n  secret: {}\n  poll_function: ferry-poll\n  region: us-east-1\n  endpoint: {}\n  lambda_endpoint: {lambda}\n  scheme_dir: {}\n  rate_limits:\n    kingdee: 50000\n    yonyou: 50000\n",
             world.table,
             queues["kingdee"].url,
             queues["yonyou"].url,
             world.secret,
             ferry_tests::aws::moto(),
+            ferry_tests::workspace().join("schemes").display(),
         ),
     )
     .unwrap();
     let config = config.display().to_string();
+    // What each function records when its environment starts.
+    deployment.record_schemes("poll").await;
+    deployment.record_schemes("push").await;
     let ferry = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--config", config.as_str()]);
@@ -749,6 +753,14 @@ async fn operator_commands_work_against_the_deployment_and_resync_invokes_the_po
     assert_eq!(status.code, 0, "{}", status.stderr);
     let status: Value = serde_json::from_str(&status.stdout).unwrap();
     for scheme in status["schemes"].as_array().unwrap() {
+        // The version of the files the functions run, the same as the operator's folder.
+        let version = &deployment
+            .schemes()
+            .iter()
+            .find(|s| s.id() == scheme["scheme"])
+            .unwrap()
+            .version;
+        assert_eq!(scheme["files"], version.as_str(), "{scheme}");
         assert_eq!(scheme["records"]["synced"], 60, "{scheme}");
         assert_eq!(scheme["queued"], 0);
         assert_eq!(scheme["dead_letters"], 0);
@@ -821,7 +833,13 @@ async fn operator_commands_work_against_the_deployment_and_resync_invokes_the_po
         .unwrap();
     let status = ferry(&["status", "--json"]).await;
     let status: Value = serde_json::from_str(&status.stdout).unwrap();
-    assert_eq!(status["schemes"][1]["dead_letters"], 1, "{status}");
+    let stockouts = status["schemes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scheme"] == "wdt-stockouts-to-yonyou")
+        .unwrap();
+    assert_eq!(stockouts["dead_letters"], 1, "{status}");
     let replay = ferry(&["replay", "wdt-stockouts-to-yonyou", "--dead-letters"]).await;
     assert_eq!(replay.code, 0, "{}", replay.stderr);
     assert!(replay.stdout.contains("1 queued"), "{}", replay.stdout);

@@ -112,7 +112,9 @@ fn the_change_hash_ignores_the_version_and_follows_the_content() {
         "    code: \"{{ doc.order_no }}\"",
         "    code: \"{{ doc.order_no }}\"\n    resubmitCheckKey: \"{{ md5(doc.stockout_id ~ doc.modified) }}\"\n    source: \"synced {{ doc.modified }}\"",
     );
-    let scheme = ferry_common::Scheme::load_str("version.yaml", &text, &|_| None).unwrap();
+    let scheme =
+        ferry_common::Scheme::load_str("version.yaml", &text, &ferry_sandbox::demo_variable)
+            .unwrap();
     assert_eq!(scheme.mapper.version_only_fields(), ["source"]);
     let mut doc = Generator::new(1).stockout(5);
     let hash = |doc: &serde_json::Value| {

@@ -494,7 +494,7 @@ async fn a_broken_scheme_is_refused_at_load_naming_file_line_and_field() {
         let out = run(&config, command).await;
         assert_eq!(out.code, 1);
         assert!(
-            out.stderr.contains("trades.yaml:76:")
+            out.stderr.contains("trades.yaml:75:")
                 && out
                     .stderr
                     .contains("target field billno: unknown source field doc.trade_nox"),
