@@ -111,6 +111,32 @@ impl Scheme {
         &self.config.id.value
     }
 
+    /// Refuses to run while a variable has no value, naming each and where to set it.
+    pub fn require_variables(&self) -> Result<(), String> {
+        if self.missing_variables.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = self
+            .missing_variables
+            .iter()
+            .map(|(name, key)| format!("'{name}' ({key})"))
+            .collect();
+        Err(format!(
+            "scheme {} cannot start: variable {} has no value; set it in the environment, the run \
+             configuration's `variables`, the template's Variables parameter or the secret's `variables`",
+            self.id(),
+            names.join(", ")
+        ))
+    }
+
+    /// The scheme's target description (every checked scheme's target has one).
+    pub fn target_spec(&self) -> &'static crate::catalog::TargetSpec {
+        self.target_api
+            .target
+            .as_ref()
+            .expect("check_target refuses a target API without a description")
+    }
+
     /// Loads and checks a scheme file against the built-in catalog, reading `env` variables from
     /// the process environment.
     pub fn load_file(path: &Path) -> Result<Scheme, SchemeError> {
@@ -187,34 +213,6 @@ impl Scheme {
                 })
             }
         }
-    }
-}
-
-impl Scheme {
-    /// Refuses to run while a variable has no value, naming each and where to set it.
-    pub fn require_variables(&self) -> Result<(), String> {
-        if self.missing_variables.is_empty() {
-            return Ok(());
-        }
-        let names: Vec<String> = self
-            .missing_variables
-            .iter()
-            .map(|(name, key)| format!("'{name}' ({key})"))
-            .collect();
-        Err(format!(
-            "scheme {} cannot start: variable {} has no value; set it in the environment, the run \
-             configuration's `variables`, the template's Variables parameter or the secret's `variables`",
-            self.id(),
-            names.join(", ")
-        ))
-    }
-
-    /// The scheme's target description (every checked scheme's target has one).
-    pub fn target_spec(&self) -> &'static crate::catalog::TargetSpec {
-        self.target_api
-            .target
-            .as_ref()
-            .expect("check_target refuses a target API without a description")
     }
 }
 
