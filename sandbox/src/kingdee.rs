@@ -240,7 +240,27 @@ async fn authorize(
     Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
 }
 
-/// Saves into the book: the request's JSON, or the refusal; and the reception recorded.
+/// Records what a save did (its outcome, the bill's id, whether it was refused for good) and
+/// sends `answer`, unless the fault in effect loses it.
+async fn answer_saved(
+    state: &State,
+    document: Value,
+    (outcome, id, for_good): (String, Option<String>, bool),
+    answer: Value,
+    lose_answer: reply::After,
+) -> Handled {
+    state.receive(Reception {
+        service: "kingdee",
+        body: document,
+        outcome,
+        id,
+        answer_lost: lose_answer.lost(),
+        for_good,
+    });
+    Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
+}
+
+/// Saves `document` into the book as generation `fields` names its fields.
 fn save_into_book(state: &State, document: &Value, fields: KingdeeFields) -> SaveResult {
     let unknowns = &state.config.unknowns;
     lock(&state.kingdee).save(
@@ -287,15 +307,14 @@ async fn save_v2(
         ),
         SaveResult::Repeat { .. } => unreachable!("Kingdee has no idempotency key"),
     };
-    state.receive(Reception {
-        service: "kingdee",
-        body: document,
-        outcome,
-        id,
-        answer_lost: lose_answer.lost(),
-        for_good,
-    });
-    Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
+    answer_saved(
+        &state,
+        document,
+        (outcome, id, for_good),
+        answer,
+        lose_answer,
+    )
+    .await
 }
 
 async fn save(
@@ -340,15 +359,14 @@ async fn save(
         SaveResult::Refused { code, message } => (failure(&code, &message), message, None),
         SaveResult::Repeat { .. } => unreachable!("Kingdee has no idempotency key"),
     };
-    state.receive(Reception {
-        service: "kingdee",
-        body: document,
-        outcome,
-        id,
-        answer_lost: lose_answer.lost(),
-        for_good,
-    });
-    Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
+    answer_saved(
+        &state,
+        document,
+        (outcome, id, for_good),
+        answer,
+        lose_answer,
+    )
+    .await
 }
 
 /// A field of a bill saved through V1 or V2 (the book holds what was sent).

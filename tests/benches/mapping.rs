@@ -252,25 +252,24 @@ fn main() -> std::io::Result<()> {
     let mut ferry_rates = Vec::new();
     let mut jq_rates = Vec::new();
     let mut big_rates = Vec::new();
+    // One round of ferry on `scheme`: its rate, printed with `what`.
+    let ferry_round = |round: u64, scheme: &Scheme, what: &str| -> std::io::Result<f64> {
+        let (elapsed, mapped) = run_ferry(scheme, &path)?;
+        assert_eq!(mapped, orders, "ferry mapped every order{what}");
+        let rate = orders as f64 / elapsed.as_secs_f64();
+        println!(
+            "round {round}: ferry {rate:>9.0} orders/s{what} ({:.2} s)",
+            elapsed.as_secs_f64()
+        );
+        Ok(rate)
+    };
     for round in 1..=rounds {
-        let (elapsed, mapped) = run_ferry(&big_scheme, &path)?;
-        assert_eq!(mapped, orders, "ferry mapped every order with the big map");
-        let rate = orders as f64 / elapsed.as_secs_f64();
-        println!(
-            "round {round}: ferry {:>9.0} orders/s with a 100,000-entry material map ({:.2} s)",
-            rate,
-            elapsed.as_secs_f64()
-        );
-        big_rates.push(rate);
-        let (elapsed, mapped) = run_ferry(&scheme, &path)?;
-        assert_eq!(mapped, orders, "ferry mapped every order");
-        let rate = orders as f64 / elapsed.as_secs_f64();
-        println!(
-            "round {round}: ferry {:>9.0} orders/s ({:.2} s)",
-            rate,
-            elapsed.as_secs_f64()
-        );
-        ferry_rates.push(rate);
+        big_rates.push(ferry_round(
+            round,
+            &big_scheme,
+            " with a 100,000-entry material map",
+        )?);
+        ferry_rates.push(ferry_round(round, &scheme, "")?);
 
         let (elapsed, printed) = run_jq(&path)?;
         assert_eq!(printed, orders, "jq mapped every order");

@@ -82,6 +82,12 @@ impl Diagnostic {
         Diagnostic::error(line, column, message)
     }
 
+    /// The order diagnostics are shown in: the scheme file's first, then each other file's, each
+    /// by line and column.
+    pub fn file_order(a: &Diagnostic, b: &Diagnostic) -> std::cmp::Ordering {
+        (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column))
+    }
+
     /// `file:line:col: message`, with `warning: ` before a warning's message.
     pub fn display(&self, file: &str) -> String {
         let file = self.file.as_deref().unwrap_or(file);
@@ -135,7 +141,7 @@ impl Sink {
 
     /// Splits into (errors, warnings), each in file order.
     pub fn finish(mut self) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
-        self.items.sort_by_key(|d| (d.line, d.column));
+        self.items.sort_by(Diagnostic::file_order);
         self.items
             .into_iter()
             .partition(|d| d.severity == Severity::Error)

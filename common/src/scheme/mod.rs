@@ -206,7 +206,7 @@ impl Scheme {
             _ => {
                 let mut diagnostics = errors;
                 diagnostics.extend(warnings);
-                diagnostics.sort_by_key(|d| (d.line, d.column));
+                diagnostics.sort_by(Diagnostic::file_order);
                 Err(SchemeError {
                     file: file.to_owned(),
                     diagnostics,
