@@ -118,7 +118,8 @@ pub struct WindowConfig {
     pub lookback: Spanned<String>,
     /// How far behind now a window must end, so the source has settled (`2m`).
     pub settle_delay: Spanned<String>,
-    /// Where the first run starts, Beijing time `YYYY-MM-DD HH:MM:SS`; by default one lookback ago.
+    /// Where the first run starts, Beijing time `YYYY-MM-DD HH:MM:SS`, unless the run gives one; a
+    /// scheme that never ran with neither refuses to start rather than read only its lookback.
     #[serde(default)]
     pub start: Option<Spanned<String>>,
     /// How often `ferry run` and the schedule poll the scheme (`5m` unless given).
