@@ -1,5 +1,5 @@
 //! Ferry's sandbox: local HTTP stand-ins of WDT, Kingdee and Yonyou that speak the real wire
-//! protocols (shared/specs/erp-apis.md §4), so the production clients run against it unchanged.
+//! protocols (docs/apis.md §4), so the production clients run against it unchanged.
 //! Each service listens on its own ephemeral port on 127.0.0.1; tests and the demo start it
 //! in-process, `ferry sandbox` runs it standalone.
 

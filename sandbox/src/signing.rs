@@ -1,4 +1,4 @@
-//! The signatures the three services check, written from the contract (shared/specs/erp-apis.md)
+//! The signatures the three services check, written from the contract (docs/apis.md)
 //! and not shared with Ferry's clients: a client that signs differently from the real service is
 //! refused here too.
 

@@ -1,4 +1,4 @@
-//! What no public source settles (shared/specs/erp-apis.md §5), as settings: the sandbox plays
+//! What no public source settles (docs/apis.md §5), as settings: the sandbox plays
 //! each plausible answer, and the tests run Ferry under each, so that Ferry is right whichever the
 //! real services give.
 

@@ -490,7 +490,7 @@ fn check_source(
         }
         seen.insert(name.as_str());
     }
-    // A stock-out filtered by status is read by ship time unless `is_by_modified=1` (erp-apis.md §1.3):
+    // A stock-out filtered by status is read by ship time unless `is_by_modified=1` (docs/apis.md §1.3):
     // edits made after shipping would then never be seen again.
     if api.api == "wdt.stockout.order.query.trade"
         && source.version.value == "modified"

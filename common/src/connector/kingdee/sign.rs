@@ -1,4 +1,4 @@
-//! Kingdee API gateway 2.0 signing (shared/specs/erp-apis.md §2.1): `app_signature` for the token,
+//! Kingdee API gateway 2.0 signing (docs/apis.md §2.2): `app_signature` for the token,
 //! and `X-Api-Signature` over method, path, the query as the official Java SDK encodes it, nonce and
 //! timestamp.
 

@@ -1,4 +1,4 @@
-//! The contract's Kingdee test vectors (shared/specs/erp-apis.md §2.1).
+//! The contract's Kingdee test vectors (docs/apis.md §2.2).
 
 use super::sign;
 

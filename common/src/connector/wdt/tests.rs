@@ -1,4 +1,4 @@
-//! The contract's WDT test vectors (shared/specs/erp-apis.md §1.1 and §1.2).
+//! The contract's WDT test vectors (docs/apis.md §1.1 and §1.2).
 
 use super::sign;
 

@@ -1,5 +1,5 @@
 //! WDT's wire: endpoints, the two answer envelopes, and which error codes may pass with a retry.
-//! Codes marked [I] in shared/specs/erp-apis.md are the sandbox's choice where the vendor is silent.
+//! Codes marked [I] (docs/apis.md) are the sandbox's choice where the vendor is silent.
 
 use serde_json::Value;
 

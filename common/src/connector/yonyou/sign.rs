@@ -1,4 +1,4 @@
-//! The Yonyou token signature (shared/specs/erp-apis.md §3.2): URL-encoded Base64 of the raw
+//! The Yonyou token signature (docs/apis.md §3): URL-encoded Base64 of the raw
 //! HMAC-SHA256 digest of `appKey<key>timestamp<ms>`.
 
 use base64::Engine;

@@ -1,4 +1,4 @@
-//! The contract's Yonyou test vector (shared/specs/erp-apis.md §3).
+//! The contract's Yonyou test vector (docs/apis.md §3).
 
 use super::sign;
 
