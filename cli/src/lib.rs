@@ -189,19 +189,7 @@ pub(crate) fn load_scheme(
 ) -> Result<Scheme, SchemeError> {
     let path = Path::new(name);
     if path.exists() || name.ends_with(".yaml") || name.ends_with(".yml") {
-        let catalog_dir = path.parent().unwrap_or(Path::new(".")).join("catalog");
-        let catalog =
-            ferry_common::catalog::Catalog::with_folder(&catalog_dir).map_err(|e| SchemeError {
-                file: catalog_dir.display().to_string(),
-                diagnostics: vec![ferry_common::Diagnostic::error(0, 0, e)],
-            })?;
-        return Scheme::load_file_with(
-            path,
-            &ferry_common::scheme::Loader {
-                catalog: &catalog,
-                vars,
-            },
-        );
+        return ferry_common::scheme::load_in_folder(path, vars);
     }
     for (file, text) in bundled::SCHEMES {
         let scheme = Scheme::load_str(file, text, vars)?;
@@ -244,20 +232,10 @@ fn check(paths: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> std::io
             }
         } else {
             // A scheme file sees the catalog files of its folder, as the folder's deployment would.
-            let catalog_dir = path.parent().unwrap_or(Path::new(".")).join("catalog");
-            match ferry_common::catalog::Catalog::with_folder(&catalog_dir) {
-                Ok(catalog) => vec![Scheme::load_file_with(
-                    path,
-                    &ferry_common::scheme::Loader {
-                        catalog: &catalog,
-                        vars: &ferry_common::scheme::process_env,
-                    },
-                )],
-                Err(e) => vec![Err(SchemeError {
-                    file: catalog_dir.display().to_string(),
-                    diagnostics: vec![ferry_common::Diagnostic::error(0, 0, e)],
-                })],
-            }
+            vec![ferry_common::scheme::load_in_folder(
+                path,
+                &ferry_common::scheme::process_env,
+            )]
         };
         for result in loaded {
             total += 1;

@@ -29,10 +29,20 @@ pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route(wire::TOKEN_PATH, get(token))
         .route(wire::AUTHORIZE_PATH, post(authorize))
-        .route(wire::SAVE_PATH, post(save))
+        .route(
+            wire::SAVE_PATH,
+            post(|state, method, uri, headers, body| {
+                save(&V1_SAVE, state, method, uri, headers, body)
+            }),
+        )
         .route(wire::DETAIL_PATH, get(detail))
         // One path, two APIs: GET lists sales orders, POST saves one (V2).
-        .route(wire::LIST_PATH, get(list).post(save_v2))
+        .route(
+            wire::LIST_PATH,
+            get(list).post(|state, method, uri, headers, body| {
+                save(&V2_SAVE, state, method, uri, headers, body)
+            }),
+        )
         .with_state(state)
 }
 
@@ -240,111 +250,26 @@ async fn authorize(
     Ok(reply::finish(reply::json(StatusCode::OK, &body), lose_answer).await)
 }
 
-/// Records what a save did (its outcome, the bill's id, whether it was refused for good) and
-/// sends `answer`, unless the fault in effect loses it.
-async fn answer_saved(
-    state: &State,
-    document: Value,
-    (outcome, id, for_good): (String, Option<String>, bool),
-    answer: Value,
-    lose_answer: reply::After,
-) -> Handled {
-    state.receive(Reception {
-        service: "kingdee",
-        body: document,
-        outcome,
-        id,
-        answer_lost: lose_answer.lost(),
-        for_good,
-    });
-    Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
+/// One generation of the sales-order save: its field names, and how it answers.
+struct SaveApi {
+    /// The body's field names.
+    fields: KingdeeFields,
+    /// The answer to a body that is not JSON.
+    unreadable: fn() -> Value,
+    /// The answer to what the book did with the body, with the outcome and id to record.
+    answer: fn(SaveResult, &Value) -> (Value, String, Option<String>),
 }
 
-/// Saves `document` into the book as generation `fields` names its fields.
-fn save_into_book(state: &State, document: &Value, fields: KingdeeFields) -> SaveResult {
-    let unknowns = &state.config.unknowns;
-    lock(&state.kingdee).save(
-        document,
-        fields,
-        state.config.refuse_rate,
-        unknowns.kingdee_left_out,
-        unknowns.kingdee_duplicate,
-    )
-}
-
-/// `POST /jdy/v2/scm/sal_order` (`SalOrderSaveReq`, answered with a `SaveReply`): the same book as
-/// V1, snake-case fields, and the gateway's `errcode`/`description` wrapper for every answer.
-async fn save_v2(
-    Shared(state): Shared<Arc<State>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Handled {
-    let lose_answer = reply::fault(&state, Endpoint::KingdeeSave, || throttle(&state)).await?;
-    admit_business(&state, &method, &uri, &headers)?;
-    let Ok(document) = serde_json::from_slice::<Value>(&body) else {
-        return Err(errcode(StatusCode::OK, 1030003000, "请求体不是合法的JSON"));
-    };
-    let result = save_into_book(&state, &document, KINGDEE_V2);
-    let for_good = matches!(result, SaveResult::Rejected { .. });
-    let (answer, outcome, id) = match result {
-        SaveResult::Written { id, created } => {
-            let number = document[KINGDEE_V2.number].clone();
-            (
-                json!({"errcode": 0, "description": "成功", "data": {
-                    "ids": [id], "id_number_map": { id.clone(): number },
-                }}),
-                if created { "created" } else { "updated" }.to_owned(),
-                Some(id),
-            )
-        }
-        // V2 has no two-level success: a refusal is a non-zero errcode.
-        SaveResult::Rejected { message, .. } | SaveResult::Refused { message, .. } => (
-            json!({"errcode": 1030003500u64, "description": message, "data": null}),
-            message,
-            None,
-        ),
-        SaveResult::Repeat { .. } => unreachable!("Kingdee has no idempotency key"),
-    };
-    answer_saved(
-        &state,
-        document,
-        (outcome, id, for_good),
-        answer,
-        lose_answer,
-    )
-    .await
-}
-
-async fn save(
-    Shared(state): Shared<Arc<State>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Handled {
-    let lose_answer = reply::fault(&state, Endpoint::KingdeeSave, || throttle(&state)).await?;
-    admit_business(&state, &method, &uri, &headers)?;
-    let failure = |code: &str, message: &str| {
-        json!({"success": false, "message": message, "errorCode": code, "data": {
-            "successPkIds": [], "success": false, "errorInfo": [{"msg": message}], "message": message,
-        }})
-    };
-    let Ok(document) = serde_json::from_slice::<Value>(&body) else {
-        return Err(reply::json(
-            StatusCode::OK,
-            &failure("PARAM_ERROR", "请求体不是合法的JSON"),
-        ));
-    };
-    let result = save_into_book(&state, &document, KINGDEE_V1);
-    let for_good = matches!(result, SaveResult::Rejected { .. });
-    let (answer, outcome, id) = match result {
+/// `POST /jdy/sal/sal_order_save`: V1 answers, whose success is two-level.
+const V1_SAVE: SaveApi = SaveApi {
+    fields: KINGDEE_V1,
+    unreadable: || v1_failure("PARAM_ERROR", "请求体不是合法的JSON"),
+    answer: |result, _| match result {
         SaveResult::Written { id, created } => (
             json!({"success": true, "message": "", "errorCode": "", "data": {
                 "successPkIds": [id], "success": true, "errorInfo": [], "message": "",
             }}),
-            if created { "created" } else { "updated" }.to_owned(),
+            written(created),
             Some(id),
         ),
         // Two-level: the call succeeded, the save did not.
@@ -356,17 +281,80 @@ async fn save(
             message,
             None,
         ),
-        SaveResult::Refused { code, message } => (failure(&code, &message), message, None),
+        SaveResult::Refused { code, message } => (v1_failure(&code, &message), message, None),
         SaveResult::Repeat { .. } => unreachable!("Kingdee has no idempotency key"),
+    },
+};
+
+/// `POST /jdy/v2/scm/sal_order` (`SalOrderSaveReq`, answered with a `SaveReply`): the same book as
+/// V1, snake-case fields, and the gateway's `errcode`/`description` wrapper for every answer.
+const V2_SAVE: SaveApi = SaveApi {
+    fields: KINGDEE_V2,
+    unreadable: || json!({"errcode": 1030003000, "description": "请求体不是合法的JSON", "data": null}),
+    answer: |result, document| match result {
+        SaveResult::Written { id, created } => (
+            json!({"errcode": 0, "description": "成功", "data": {
+                "ids": [id], "id_number_map": { id.clone(): document[KINGDEE_V2.number] },
+            }}),
+            written(created),
+            Some(id),
+        ),
+        // V2 has no two-level success: a refusal is a non-zero errcode.
+        SaveResult::Rejected { message, .. } | SaveResult::Refused { message, .. } => (
+            json!({"errcode": 1030003500u64, "description": message, "data": null}),
+            message,
+            None,
+        ),
+        SaveResult::Repeat { .. } => unreachable!("Kingdee has no idempotency key"),
+    },
+};
+
+/// A V1 refusal of the call itself.
+fn v1_failure(code: &str, message: &str) -> Value {
+    json!({"success": false, "message": message, "errorCode": code, "data": {
+        "successPkIds": [], "success": false, "errorInfo": [{"msg": message}], "message": message,
+    }})
+}
+
+/// The recorded outcome of a written bill.
+fn written(created: bool) -> String {
+    if created { "created" } else { "updated" }.to_owned()
+}
+
+/// A sales-order save through `api`: the gateway, the book (its unknowns as configured), the
+/// reception recorded, and `api`'s answer, unless the fault in effect loses it.
+async fn save(
+    api: &'static SaveApi,
+    Shared(state): Shared<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Handled {
+    let lose_answer = reply::fault(&state, Endpoint::KingdeeSave, || throttle(&state)).await?;
+    admit_business(&state, &method, &uri, &headers)?;
+    let Ok(document) = serde_json::from_slice::<Value>(&body) else {
+        return Err(reply::json(StatusCode::OK, &(api.unreadable)()));
     };
-    answer_saved(
-        &state,
-        document,
-        (outcome, id, for_good),
-        answer,
-        lose_answer,
-    )
-    .await
+    let unknowns = &state.config.unknowns;
+    let result = lock(&state.kingdee).save(
+        &document,
+        api.fields,
+        state.config.refuse_rate,
+        unknowns.kingdee_left_out,
+        unknowns.kingdee_duplicate,
+    );
+    let for_good = matches!(result, SaveResult::Rejected { .. });
+    let (answer, outcome, id) = (api.answer)(result, &document);
+    state.receive(Reception {
+        service: "kingdee",
+        body: document,
+        outcome,
+        id,
+        answer_lost: lose_answer.lost(),
+        for_good,
+    });
+    Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
 }
 
 /// A field of a bill saved through V1 or V2 (the book holds what was sent).

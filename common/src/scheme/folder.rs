@@ -37,6 +37,25 @@ fn whole_file(file: String, message: String) -> SchemeError {
     }
 }
 
+/// The built-in catalog plus the files of `dir`'s `catalog/`.
+fn folder_catalog(dir: &Path) -> Result<Catalog, SchemeError> {
+    let catalog_dir = dir.join("catalog");
+    Catalog::with_folder(&catalog_dir).map_err(|e| whole_file(catalog_dir.display().to_string(), e))
+}
+
+/// Loads and checks one scheme file as its folder's deployment would: with the catalog files of
+/// its folder's `catalog/`, and `vars` for its variables.
+pub fn load_in_folder(path: &Path, vars: EnvLookup<'_>) -> Result<Scheme, SchemeError> {
+    let catalog = folder_catalog(path.parent().unwrap_or(Path::new(".")))?;
+    Scheme::load_file_with(
+        path,
+        &Loader {
+            catalog: &catalog,
+            vars,
+        },
+    )
+}
+
 /// Loads and checks every scheme in `dir`, with `vars` for their variables; refuses a folder
 /// without schemes, two schemes with one id, and any scheme with an error.
 pub fn load_folder(dir: &Path, vars: EnvLookup<'_>) -> Result<Vec<Scheme>, FolderError> {
@@ -46,10 +65,7 @@ pub fn load_folder(dir: &Path, vars: EnvLookup<'_>) -> Result<Vec<Scheme>, Folde
             files: vec![whole_file(shown, "is not a folder of scheme files".into())],
         });
     }
-    let catalog_dir = dir.join("catalog");
-    let catalog = Catalog::with_folder(&catalog_dir).map_err(|e| FolderError {
-        files: vec![whole_file(catalog_dir.display().to_string(), e)],
-    })?;
+    let catalog = folder_catalog(dir).map_err(|e| FolderError { files: vec![e] })?;
     let files = yaml_files(dir).map_err(|e| FolderError {
         files: vec![whole_file(shown.clone(), e)],
     })?;

@@ -17,7 +17,7 @@ use crate::error::{Classified, Domain, RetryHint};
 use crate::mapping::{EnvLookup, Mapper};
 pub use config::{SchemeConfig, Spanned};
 pub use diagnostic::{Diagnostic, Severity, Sink};
-pub use folder::{FolderError, load_folder};
+pub use folder::{FolderError, load_folder, load_in_folder};
 
 /// Reads scheme `env` variables from the process environment.
 pub fn process_env(key: &str) -> Option<String> {
