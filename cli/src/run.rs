@@ -111,6 +111,7 @@ pub fn load(path: &Path) -> Result<Runtime, String> {
     )
 }
 
+/// `ferry run`: polls and pushes the configured schemes until stopped (or once, with `--once`).
 pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, String> {
     let mut engine = load(&args.config)?;
     let runtime = crate::async_runtime()?;

@@ -179,7 +179,10 @@ impl Generator {
         );
         let trade_no = format!(
             "JY{}{:06}",
-            &self.time(created_at)[..10].replace('-', ""),
+            self.time(created_at)
+                .get(..10)
+                .unwrap_or_default()
+                .replace('-', ""),
             index % 1_000_000
         );
         let name = format!(
@@ -266,7 +269,11 @@ impl Generator {
             ("customer_name", json!(name)),
             (
                 "buyer_nick",
-                json!(format!("{}***{}", &name[..3], rng.u32(10..99))),
+                json!(format!(
+                    "{}***{}",
+                    name.chars().next().unwrap_or('*'),
+                    rng.u32(10..99)
+                )),
             ),
             ("receiver_name", json!(name)),
             ("receiver_province", json!(province)),
@@ -349,7 +356,7 @@ impl Generator {
             .unwrap_or(WAREHOUSES[0]);
         json!({
             "stockout_id": stockout_id.to_string(),
-            "order_no": format!("CK{}{:06}", &self.time(shipped)[..10].replace('-', ""), index % 1_000_000),
+            "order_no": format!("CK{}{:06}", self.time(shipped).get(..10).unwrap_or_default().replace('-', ""), index % 1_000_000),
             "src_order_no": order["trade_no"],
             "src_tids": order["src_tids"],
             "trade_no": order["trade_no"],

@@ -402,7 +402,7 @@ async fn detail(
 ) -> Handled {
     let lose_answer = reply::fault(&state, Endpoint::KingdeeLookup, || throttle(&state)).await?;
     admit_business(&state, &method, &uri, &headers)?;
-    if query.get("id").is_none() && query.get("number").is_none() {
+    if !query.contains_key("id") && !query.contains_key("number") {
         return Err(errcode(StatusCode::OK, 1030003001, "id与number二选一"));
     }
     let body = {

@@ -549,7 +549,7 @@ impl YonyouBook {
                     (!id.is_empty()).then(|| id.to_owned())
                 },
                 |line| text(line, "_status") == "Delete",
-                |line, id| stored_line(line, id),
+                stored_line,
                 || {
                     fresh += 1;
                     format!("new-{fresh}")

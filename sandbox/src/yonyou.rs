@@ -131,6 +131,10 @@ async fn token(
 
 /// The access-token check of every gateway call, and the per-minute limit of its API (`bucket`:
 /// saves, details and lists are each limited to about 60 a minute).
+#[allow(
+    clippy::result_large_err,
+    reason = "the refusal is the HTTP answer itself, built only when a call is refused"
+)]
 fn admit(
     state: &State,
     params: &HashMap<String, String>,

@@ -285,6 +285,7 @@ fn main() {
                 .expect("moto server starts (./scripts/test installs it into .venv)"),
         );
         // SAFETY: set before any other thread of this process exists.
+        #[allow(unsafe_code)]
         unsafe {
             std::env::set_var("FERRY_TEST_MOTO", format!("http://127.0.0.1:{port}"));
         }

@@ -854,7 +854,11 @@ async fn operator_commands_work_against_the_deployment_and_resync_invokes_the_po
 
     // reconcile: the source scanned through the secret's connectors, the records read from the
     // table, the Kingdee bills looked up in the target. Everything agrees first...
-    let first_day = sandbox.source(|s| s.first_time())[..10].to_owned();
+    let first_day = sandbox
+        .source(|s| s.first_time())
+        .get(..10)
+        .unwrap()
+        .to_owned();
     let today = jiff::Zoned::now()
         .with_time_zone(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
         .date()

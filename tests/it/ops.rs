@@ -236,7 +236,7 @@ async fn status_record_replay_resync_and_reconcile() {
     assert_eq!(neither.code, 2, "{neither:?}");
 
     // Month-end reconciliation: per day, source = synced + failed, the target agreeing.
-    let trades_check = reconcile(&config, TRADES, &start[..10], &today).await;
+    let trades_check = reconcile(&config, TRADES, start.get(..10).unwrap(), &today).await;
     let days = trades_check["days"].as_array().unwrap();
     let sum =
         |field: &str, days: &[Value]| days.iter().map(|d| d[field].as_u64().unwrap()).sum::<u64>();
@@ -251,7 +251,7 @@ async fn status_record_replay_resync_and_reconcile() {
             .iter()
             .all(|d| d["issue"].as_str().unwrap().contains("已冻结"))
     );
-    let stockout_check = reconcile(&config, STOCKOUTS, &start[..10], &today).await;
+    let stockout_check = reconcile(&config, STOCKOUTS, start.get(..10).unwrap(), &today).await;
     let days = stockout_check["days"].as_array().unwrap();
     assert_eq!(sum("source", days), 120);
     assert_eq!(sum("failed", days), refused);
@@ -272,7 +272,7 @@ async fn status_record_replay_resync_and_reconcile() {
             jiff::Timestamp::now().as_second() - 5,
         )
     });
-    let edited = reconcile(&config, TRADES, &start[..10], &today).await;
+    let edited = reconcile(&config, TRADES, start.get(..10).unwrap(), &today).await;
     let issues = edited["differences"].as_array().unwrap();
     assert_eq!(issues.len() as u64, kd_refused + 1, "{issues:?}");
     assert!(issues.iter().any(|i| {
@@ -283,7 +283,14 @@ async fn status_record_replay_resync_and_reconcile() {
     }));
     let people = run(
         &config,
-        &["reconcile", TRADES, "--from", &start[..10], "--to", &today],
+        &[
+            "reconcile",
+            TRADES,
+            "--from",
+            start.get(..10).unwrap(),
+            "--to",
+            &today,
+        ],
     )
     .await;
     assert!(

@@ -770,7 +770,7 @@ where
         now: Timestamp,
     ) -> DocumentOutcome {
         let hash = format!("source:{}", content_hash(text));
-        let key = key.unwrap_or_else(|| format!("unkeyed:{}", &hash[7..]));
+        let key = key.unwrap_or_else(|| format!("unkeyed:{}", hash.trim_start_matches("source:")));
         tracing::warn!(
             scheme = self.scheme.id(),
             key,

@@ -46,7 +46,7 @@ impl Diagnostic {
         let message = error.without_snippet().to_string();
         // The parser appends its own "at line L column C"; the prefix already says where.
         let message = match message.rfind(" at line ") {
-            Some(cut) => message[..cut].to_owned(),
+            Some(cut) => message.get(..cut).unwrap_or_default().to_owned(),
             None => message,
         };
         let message = match message.strip_prefix("invalid ") {

@@ -141,7 +141,7 @@ pub(crate) fn line_ids(data: &Value) -> Option<Vec<String>> {
         lines
             .iter()
             .filter(|line| line.get("_status").and_then(Value::as_str) != Some("Delete"))
-            .filter_map(|line| saved_id(line))
+            .filter_map(saved_id)
             .collect(),
     )
 }
