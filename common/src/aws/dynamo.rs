@@ -401,12 +401,7 @@ impl CursorStore for DynamoStore {
             .get(cursor_key(scheme), || format!("read cursor {scheme}"))
             .await?;
         let Some(item) = item else {
-            return Ok(Cursor {
-                position: None,
-                holder: None,
-                lease_until: None,
-                updated_at: None,
-            });
+            return Ok(Cursor::default());
         };
         let r = Reader {
             item: &item,

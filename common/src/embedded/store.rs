@@ -28,12 +28,7 @@ impl CursorStore for EmbeddedStore {
             )
             .optional()
             .map_err(|e| StoreError::new(format!("read cursor {scheme}"), e))?;
-        Ok(row.unwrap_or(Cursor {
-            position: None,
-            holder: None,
-            lease_until: None,
-            updated_at: None,
-        }))
+        Ok(row.unwrap_or_default())
     }
 
     async fn take_lease(

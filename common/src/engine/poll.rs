@@ -460,7 +460,7 @@ where
         window: &Window,
         page_no: u32,
         report: &mut PollReport,
-    ) -> Result<crate::connector::wdt::Page, PollError> {
+    ) -> Result<crate::engine::Page, PollError> {
         let params = page_params(self.scheme, window, page_no)?;
         report.calls += 1;
         Ok(self.source.query(&params).await?)
@@ -471,7 +471,7 @@ where
         &self,
         window: &Window,
         page_no: u32,
-        page: crate::connector::wdt::Page,
+        page: crate::engine::Page,
         report: &mut PollReport,
         queued: &mut HashMap<String, String>,
     ) -> Result<u64, PollError> {
@@ -605,7 +605,7 @@ fn halves(window: Window) -> (Window, Window) {
     )
 }
 
-/// A document's field as text (WDT sends ids as numbers or strings).
+/// A document's field as text (a source may send ids as numbers or as strings).
 fn scalar_text(value: Option<&serde_json::Value>) -> Option<String> {
     match value? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -659,7 +659,7 @@ pub async fn scan(
     let mut unkeyed = Vec::new();
     for part in window.split(scheme.window.max_span) {
         let mut page_no = 0;
-        // WDT reports the window's total on page 0 only; later pages omit it or say -1.
+        // A source may report the window's total on page 0 only; later pages omit it or say -1.
         let mut total = 0;
         loop {
             let page = source.query(&page_params(scheme, &part, page_no)?).await?;
@@ -685,6 +685,6 @@ pub async fn scan(
     Ok(documents)
 }
 
-#[cfg(all(test, feature = "embedded"))]
+#[cfg(test)]
 #[path = "poll_tests.rs"]
 mod tests;

@@ -13,7 +13,7 @@ use crate::error::{Classified, Domain, RetryHint};
 /// A store or queue that failed (disk, database, network to AWS).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreError {
-    /// What was being done, e.g. `save record wdt-trades-to-kingdee/1001`.
+    /// What was being done, e.g. `save record SCHEME/1001`.
     pub operation: String,
     /// Why it failed.
     pub message: String,
@@ -46,8 +46,8 @@ impl Classified for StoreError {
     }
 }
 
-/// A scheme's polling position and who is walking it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A scheme's polling position and who is walking it (`default()`: a scheme that never ran).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cursor {
     /// The end of the last window whose pages were all queued; `None` before the first run.
     pub position: Option<Timestamp>,
@@ -198,6 +198,9 @@ pub struct DeadLetter {
     /// When it was moved to the dead-letter queue.
     pub dead_at: Timestamp,
 }
+
+/// A queue's default maximum receives before a message goes to the dead-letter queue.
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
 /// A queue with SQS semantics: at-least-once delivery, a visibility timeout after each receive, and
 /// a move to the dead-letter queue once a message was received more than the maximum count.

@@ -7,8 +7,8 @@
 //! - before every write the claim records a note of the exact body about to be sent (`unsure`). A
 //!   write's outcome is unknown unless its answer proves it: a 5xx, a timeout, a cut connection or
 //!   an unreadable answer keeps the note, and whoever finds it later settles it first — by
-//!   repeating a keyed write inside its key's window (Yonyou's `resubmitCheckKey` answers with the
-//!   first success), else by looking the bill up by number;
+//!   repeating a keyed write inside its key's window (a target whose idempotency key answers a
+//!   repeat with the first success), else by looking the bill up by number;
 //! - a refused create is settled the same way: whether the number exists is decided by a look-up,
 //!   never by an error code; a bill found is adopted and updated;
 //! - a bill known to the record is updated by its id, line by line, never created again; a target
@@ -783,9 +783,9 @@ where
                 Err(e) => return retry_store(&key, e),
             };
             match verdict(record.as_ref(), &hash, &version, now) {
-                Verdict::FailedBefore | Verdict::Superseded => {
-                    return DocumentOutcome::Failed { key, reason };
-                }
+                Verdict::FailedBefore => return DocumentOutcome::Failed { key, reason },
+                // An old version, unmappable or not, is old news: the record is about a newer one.
+                Verdict::Superseded => return DocumentOutcome::Superseded { key },
                 Verdict::Claimed => {
                     return DocumentOutcome::Retry {
                         key,
@@ -1089,7 +1089,12 @@ where
                 lines: None,
             }));
         }
-        let number = self.target.number(&note.wire);
+        // A note written before notes kept the body reads as no body: the record's number still
+        // names the bill that write would have made.
+        let mut number = self.target.number(&note.wire);
+        if number.is_empty() {
+            number.clone_from(&record.number);
+        }
         match self.call(self.target.find(&number)).await {
             Ok(Some(bill)) => Ok(Settled::Applied(Saved {
                 target_id: bill.id,
@@ -1261,6 +1266,9 @@ fn retry_store(key: &str, e: StoreError) -> DocumentOutcome {
     }
 }
 
-#[cfg(all(test, feature = "embedded"))]
+#[cfg(test)]
 #[path = "push_tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "verdict_tests.rs"]
+mod verdict_tests;

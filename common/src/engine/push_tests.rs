@@ -1,69 +1,20 @@
-//! A push batch's deadline, hand-backs and same-key turns, against the embedded store and a
+//! A push batch's deadline, hand-backs and same-key turns, against the in-memory store and a
 //! scripted target (no HTTP: what is pinned here is the batch's bookkeeping).
-
-use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
 use super::*;
-use crate::embedded::EmbeddedStore;
-use crate::engine::endpoints::Addressed;
-use crate::engine::test_support::{store, trades_scheme};
+use crate::engine::test_support::trades_scheme;
+use crate::memory::{Answer, MemoryStore, MemoryTarget, call_error};
 
-/// A target that takes `wait` per save and answers with `refuse`'s class, or success.
-struct Scripted {
-    wait: Duration,
-    refuse: Option<FailureClass>,
-    saves: Mutex<Vec<Value>>,
-}
-
-impl Scripted {
-    fn new(wait: Duration, refuse: Option<FailureClass>) -> Scripted {
-        Scripted {
-            wait,
-            refuse,
-            saves: Mutex::new(Vec::new()),
-        }
+/// A target that takes `wait` per save and answers with `refuse`'s class, or success; bills are
+/// numbered by the md5 of their body, so every document is its own bill.
+fn scripted(wait: Duration, refuse: Option<FailureClass>) -> MemoryTarget {
+    let target = MemoryTarget::new().with_latency(wait);
+    if let Some(class) = refuse {
+        target.answer_every_send(Answer::Fail(call_error(class, "no")));
     }
-}
-
-impl TargetApi for Scripted {
-    fn number(&self, body: &Value) -> String {
-        md5_of(&body.to_string())
-    }
-
-    async fn send(&self, wire: &Value) -> Result<Saved, CallError> {
-        tokio::time::sleep(self.wait).await;
-        if let Some(class) = self.refuse {
-            return Err(CallError::new(class, "scripted", "save", None, "no"));
-        }
-        let mut saves = self.saves.lock().unwrap();
-        saves.push(wire.clone());
-        Ok(Saved {
-            target_id: saves.len().to_string(),
-            repeat: false,
-            lines: None,
-        })
-    }
-
-    async fn address(&self, body: &Value, _bill: &Bill) -> Result<Addressed, CallError> {
-        Ok(Addressed {
-            wire: body.clone(),
-            left_out: Vec::new(),
-        })
-    }
-
-    fn repeat_window(&self, _wire: &Value) -> Option<Duration> {
-        None
-    }
-
-    async fn find(&self, _number: &str) -> Result<Option<Bill>, CallError> {
-        Ok(None)
-    }
-
-    async fn kept(&self, _id: &str, _lines: &[String]) -> Result<bool, CallError> {
-        Ok(false)
-    }
+    target
 }
 
 /// WDT trade `id`, from the sample.
@@ -93,11 +44,11 @@ fn delivery(id: &str, documents: &[Value], retries: u32) -> Delivery {
 
 fn pusher<'a>(
     scheme: &'a Scheme,
-    target: &'a Scripted,
-    records: &'a EmbeddedStore,
+    target: &'a MemoryTarget,
+    records: &'a MemoryStore,
     deadline: Option<Deadline>,
     limit: u32,
-) -> Pusher<'a, EmbeddedStore, Scripted> {
+) -> Pusher<'a, MemoryStore, MemoryTarget> {
     Pusher {
         scheme,
         target,
@@ -127,8 +78,8 @@ fn ids_in(body: &str) -> Vec<u64> {
 #[tokio::test]
 async fn a_batch_stops_starting_at_its_deadline_and_hands_back_exactly_the_rest() {
     let scheme = trades_scheme();
-    let target = Scripted::new(Duration::from_millis(40), None);
-    let records = store("deadline");
+    let target = scripted(Duration::from_millis(40), None);
+    let records = MemoryStore::new();
     let now = Instant::now();
     let deadline = Deadline {
         starts_end: now + Duration::from_millis(100),
@@ -181,14 +132,14 @@ async fn a_batch_stops_starting_at_its_deadline_and_hands_back_exactly_the_rest(
             "{id} pushed and handed back"
         );
     }
-    assert_eq!(target.saves.lock().unwrap().len(), pushed.len());
+    assert_eq!(target.bills().len(), pushed.len());
 }
 
 #[tokio::test]
 async fn retries_come_back_with_a_growing_backoff_until_the_limit_then_the_queue_decides() {
     let scheme = trades_scheme();
-    let target = Scripted::new(Duration::ZERO, Some(FailureClass::Retryable));
-    let records = store("retries");
+    let target = scripted(Duration::ZERO, Some(FailureClass::Retryable));
+    let records = MemoryStore::new();
     let pusher = pusher(&scheme, &target, &records, None, 3);
     let results = pusher
         .push_batch(&[delivery("m1", &[trade(1), trade(2)], 2)])
@@ -226,8 +177,8 @@ async fn retries_come_back_with_a_growing_backoff_until_the_limit_then_the_queue
 #[tokio::test]
 async fn a_document_twice_in_a_batch_takes_turns_instead_of_waiting_out_its_own_claim() {
     let scheme = trades_scheme();
-    let target = Scripted::new(Duration::from_millis(20), None);
-    let records = store("twice");
+    let target = scripted(Duration::from_millis(20), None);
+    let records = MemoryStore::new();
     let pusher = pusher(&scheme, &target, &records, None, 10);
     let results = pusher
         .push_batch(&[
@@ -250,5 +201,5 @@ async fn a_document_twice_in_a_batch_takes_turns_instead_of_waiting_out_its_own_
         "{outcomes:?}"
     );
     assert!(results.iter().all(|r| r.next == Next::Done));
-    assert_eq!(target.saves.lock().unwrap().len(), 1);
+    assert_eq!(target.bills().len(), 1);
 }

@@ -1,21 +1,42 @@
-//! What the engine's unit tests share: a fresh embedded store and a bundled scheme.
+//! What the engine's unit tests share: the bundled schemes (one of them with another change
+//! policy), over the in-memory adapters of `crate::memory`.
 
 use crate::Scheme;
-use crate::embedded::EmbeddedStore;
 
-/// A fresh embedded store in a directory of this process and test.
-pub(crate) fn store(name: &str) -> EmbeddedStore {
-    let dir = std::env::temp_dir().join(format!("ferry-engine-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    EmbeddedStore::open(&dir.join("ferry.db")).unwrap()
+/// The variables every bundled scheme needs: the engine's tests need them set, not any particular
+/// value.
+fn vars(_: &str) -> Option<String> {
+    Some("TEST".into())
+}
+
+/// The bundled scheme `id`.
+fn bundled(id: &str) -> Scheme {
+    crate::bundled::load_all(&vars)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id() == id)
+        .unwrap()
 }
 
 /// The bundled orders-to-Kingdee scheme.
 pub(crate) fn trades_scheme() -> Scheme {
-    // The engine's tests need the variables set, not any particular value.
-    crate::bundled::load_all(&|_| Some("TEST".into()))
-        .unwrap()
-        .into_iter()
-        .find(|s| s.id() == "wdt-trades-to-kingdee")
-        .unwrap()
+    bundled("wdt-trades-to-kingdee")
+}
+
+/// The bundled stock-outs-to-Yonyou scheme (a target with an idempotency key).
+pub(crate) fn stockouts_scheme() -> Scheme {
+    bundled("wdt-stockouts-to-yonyou")
+}
+
+/// The bundled orders-to-Kingdee scheme with `on_change: conflict`: a change after sync is left
+/// for a person instead of updating the bill.
+pub(crate) fn trades_scheme_on_change_conflict() -> Scheme {
+    let (file, text) = crate::bundled::SCHEMES
+        .iter()
+        .find(|(file, _)| file.ends_with("wdt-trades-to-kingdee.yaml"))
+        .unwrap();
+    let policy = "on_change: update";
+    assert!(text.contains(policy), "the bundled scheme names its policy");
+    let text = text.replacen(policy, "on_change: conflict", 1);
+    Scheme::load_str(file, &text, &vars).unwrap()
 }
