@@ -835,3 +835,44 @@ mod tests {
         }
     }
 }
+
+/// What the sandbox plays of one target connector of Ferry's registry: the document kind its
+/// shipped scheme reads, its save endpoint (where faults are scripted), where a save body keeps
+/// its header, and its bills.
+#[derive(Clone, Copy)]
+pub struct TargetPlay {
+    /// The connector's name in the registry (`kingdee`).
+    pub connector: &'static str,
+    /// The source documents its shipped scheme reads.
+    pub kind: crate::Kind,
+    /// Its save endpoint.
+    pub save: crate::Endpoint,
+    /// The JSON pointer of a save body's header (`""`: the body is the header).
+    pub header: &'static str,
+    /// The bills it holds.
+    pub bills: fn(&crate::Sandbox) -> Vec<Bill>,
+}
+
+/// Every target connector the sandbox speaks: a registered connector missing here fails the
+/// registry test (tests/it/registry.rs).
+pub const TARGET_PLAYS: &[TargetPlay] = &[
+    TargetPlay {
+        connector: "kingdee",
+        kind: crate::Kind::Order,
+        save: crate::Endpoint::KingdeeSave,
+        header: "",
+        bills: crate::Sandbox::kingdee_bills,
+    },
+    TargetPlay {
+        connector: "yonyou",
+        kind: crate::Kind::Stockout,
+        save: crate::Endpoint::YonyouSave,
+        header: "/data",
+        bills: crate::Sandbox::yonyou_orders,
+    },
+];
+
+/// What the sandbox plays of `connector`, if it speaks it.
+pub fn target_play(connector: &str) -> Option<&'static TargetPlay> {
+    TARGET_PLAYS.iter().find(|play| play.connector == connector)
+}

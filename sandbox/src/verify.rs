@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ferry_common::Scheme;
-use ferry_common::scheme::config::TargetConnector;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -109,13 +108,12 @@ fn comparable(mut body: Value, list: &str) -> Value {
 impl Sandbox {
     /// Compares the target of `scheme` with the source, through the scheme's mapping.
     pub fn verify(&self, scheme: &Scheme) -> Verification {
-        let connector = scheme.config.target.connector.value;
+        let connector = scheme.config.target.connector.value.name();
+        let play = crate::target_play(connector)
+            .unwrap_or_else(|| panic!("the sandbox plays no {connector} target"));
         let spec = scheme.target_spec();
         let (field, list) = (spec.number.as_str(), spec.lines.as_str());
-        let (kind, bills): (Kind, Vec<Bill>) = match connector {
-            TargetConnector::Kingdee => (Kind::Order, self.kingdee_bills()),
-            TargetConnector::Yonyou => (Kind::Stockout, self.yonyou_orders()),
-        };
+        let (kind, bills): (Kind, Vec<Bill>) = (play.kind, (play.bills)(self));
         let filters = constant_filters(scheme);
         let mut report = Verification::default();
         // Expected content per document number.
@@ -165,10 +163,7 @@ impl Sandbox {
             .iter()
             .filter(|r| r.for_good)
             .map(|r| {
-                let body = match connector {
-                    TargetConnector::Kingdee => r.body.clone(),
-                    TargetConnector::Yonyou => r.body.get("data").cloned().unwrap_or_default(),
-                };
+                let body = r.body.pointer(play.header).cloned().unwrap_or_default();
                 full_number(field, &body)
             })
             .collect();

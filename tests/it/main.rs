@@ -11,6 +11,7 @@ mod golden;
 mod invariants;
 mod ops;
 mod pipeline;
+mod registry;
 mod schemes;
 mod settling;
 mod simulation;

@@ -60,7 +60,7 @@ pub struct SyncRecord {
     pub hash: String,
     /// The source version of that content (`modified`), compared as text (`YYYY-MM-DD HH:MM:SS`).
     pub version: String,
-    /// The target's document number (Kingdee `billno`, Yonyou `code`), for people and look-ups.
+    /// The target's document number (the catalog's `target.number` field), for people and look-ups.
     pub number: String,
     /// A value the source can be asked for this document by (its first `lookup_keys` field that it
     /// has: `trade_no`, `src_order_no`...): how a replay fetches the document again.
@@ -154,7 +154,7 @@ pub fn verdict(record: Option<&SyncRecord>, hash: &str, version: &str, now: Time
             RecordState::InProgress | RecordState::Retrying => Verdict::Push,
         };
     }
-    // Versions are WDT times in one fixed format, so text order is time order.
+    // Versions are source times in one fixed format, so text order is time order.
     if !record.version.is_empty() && version < record.version.as_str() {
         return Verdict::Superseded;
     }

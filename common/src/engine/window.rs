@@ -12,7 +12,7 @@ use crate::time::{format_source, from_beijing, parse_source_datetime, to_beijing
 pub struct Window {
     /// The first second covered.
     pub start: Timestamp,
-    /// The last second covered (inclusive, as WDT reads it).
+    /// The last second covered (inclusive, as the source reads it).
     pub end: Timestamp,
 }
 
@@ -50,12 +50,12 @@ impl Window {
         })
     }
 
-    /// The start as WDT reads it (Beijing time).
+    /// The start as the source reads it (Beijing time).
     pub fn start_text(&self) -> String {
         format_source(to_beijing(self.start))
     }
 
-    /// The end as WDT reads it (Beijing time).
+    /// The end as the source reads it (Beijing time).
     pub fn end_text(&self) -> String {
         format_source(to_beijing(self.end))
     }

@@ -50,14 +50,22 @@ pub enum Transport {
     Openapi2,
 }
 
-/// Target connectors Ferry speaks.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetConnector {
-    /// 金蝶云星辰 (jdy) V1 APIs.
-    Kingdee,
-    /// 用友 BIP / YonSuite open APIs.
-    Yonyou,
+/// A target connector Ferry speaks: a name the connector registry (`connector::registry`) holds,
+/// checked as the scheme is read, so a scheme never names a connector nobody can build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TargetConnector(&'static str);
+
+impl<'de> Deserialize<'de> for TargetConnector {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match crate::connector::registry::target(&text) {
+            Some(entry) => Ok(TargetConnector(entry.name)),
+            None => Err(serde::de::Error::custom(format!(
+                "unknown target connector `{text}`, expected one of {}",
+                crate::connector::registry::target_names()
+            ))),
+        }
+    }
 }
 
 impl SourceConnector {
@@ -72,10 +80,12 @@ impl SourceConnector {
 impl TargetConnector {
     /// The connector's name in catalogs and messages.
     pub fn name(self) -> &'static str {
-        match self {
-            TargetConnector::Kingdee => "kingdee",
-            TargetConnector::Yonyou => "yonyou",
-        }
+        self.0
+    }
+
+    /// The connector registered as `name`.
+    pub fn named(name: &str) -> Option<TargetConnector> {
+        crate::connector::registry::target(name).map(|entry| TargetConnector(entry.name))
     }
 }
 
@@ -131,7 +141,7 @@ pub struct WindowConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
-    /// The target connector (`kingdee` or `yonyou`).
+    /// The target connector, a name in the connector registry (`kingdee`, `yonyou`).
     pub connector: Spanned<TargetConnector>,
     /// The save API, e.g. `jdy/sal/sal_order_save`.
     pub api: Spanned<String>,

@@ -537,7 +537,7 @@ fn check_target(
         );
         return None;
     }
-    if let Err(why) = crate::connector::serves(api) {
+    if let Err(why) = crate::connector::registry::serves(api) {
         sink.error(line, col, why);
         return None;
     }

@@ -1,7 +1,8 @@
 //! WDT over both transports: windows, pages, limits, time-field rules, signatures, faults, drift.
 
-use ferry_common::connector::wdt::{Page, WdtClient};
+use ferry_common::connector::wdt::WdtClient;
 use ferry_common::connector::{CallError, FailureClass, Secret};
+use ferry_common::engine::Page;
 use ferry_common::scheme::config::Transport;
 use ferry_sandbox::{Endpoint, Fault, Kind, Sandbox, TimeField};
 use ferry_tests::{quick_http, spawn_sandbox};

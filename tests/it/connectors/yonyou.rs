@@ -202,7 +202,8 @@ async fn rate_limits_answer_their_code_and_the_client_backs_off() {
 /// deleted; the answer's line ids address the next Update. Detail and list find the order.
 #[tokio::test(flavor = "multi_thread")]
 async fn updates_address_lines_by_id_and_the_order_can_be_read_back() {
-    use ferry_common::engine::{Bill, TargetApi, YonyouTarget};
+    use ferry_common::connector::yonyou::YonyouTarget;
+    use ferry_common::engine::{Bill, TargetApi};
     use ferry_sandbox::unknowns::LeftOutLines;
     let spec = ferry_common::catalog::find("yonyou", "/yonbip/sd/voucherorder/singleSave")
         .and_then(|api| api.target.as_ref())

@@ -4,6 +4,7 @@
 mod client;
 mod config;
 pub mod sign;
+mod target;
 pub mod wire;
 
 #[cfg(test)]
@@ -11,4 +12,5 @@ mod tests;
 
 pub use client::KingdeeClient;
 pub use config::KingdeeConfig;
+pub use target::{KingdeeTarget, TARGET};
 pub use wire::Detail;

@@ -7,17 +7,8 @@ use super::config::WdtConfig;
 use super::{sign, wire};
 use crate::connector::http::{Call, build_client};
 use crate::connector::{CallError, FailureClass, HttpSettings};
+use crate::engine::Page;
 use crate::scheme::config::Transport;
-
-/// One page of documents.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Page {
-    /// The number of documents in the whole window, as the service reported it: page 0 always
-    /// has it; later pages may omit it or send -1 (read as `None`).
-    pub total_count: Option<u64>,
-    /// The documents of this page, as WDT sent them.
-    pub documents: Vec<Value>,
-}
 
 /// Reads WDT's order and stock-out queries.
 #[derive(Clone, Debug)]

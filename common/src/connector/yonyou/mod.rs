@@ -4,6 +4,7 @@
 mod client;
 mod config;
 pub mod sign;
+mod target;
 pub mod wire;
 
 #[cfg(test)]
@@ -11,3 +12,4 @@ mod tests;
 
 pub use client::YonyouClient;
 pub use config::YonyouConfig;
+pub use target::{TARGET, YonyouTarget};
