@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 pub use ferry_common::connector::ConnectorsConfig;
+pub use ferry_common::embedded::PushConfig;
 use serde::Deserialize;
 
 /// A whole `ferry run` configuration.
@@ -61,41 +62,6 @@ impl SchemeEntry {
         match self {
             SchemeEntry::Name(_) => None,
             SchemeEntry::Detailed { start, .. } => start.as_deref(),
-        }
-    }
-}
-
-/// Queue and retry tuning of the embedded default.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PushConfig {
-    /// Deliveries of a message before it goes to the dead-letter queue.
-    pub max_receives: u32,
-    /// How long a received message stays hidden (longer than a batch can take).
-    pub visibility: String,
-    /// How long a document claim holds before another pusher may retake it.
-    pub claim_ttl: String,
-    /// The first redelivery delay after a retryable failure (doubling, with jitter).
-    pub retry_min: String,
-    /// The longest redelivery delay.
-    pub retry_max: String,
-    /// Rounds of retries a message's documents get (each after the backoff) before the message's
-    /// own deliveries count toward `max_receives` and the dead-letter queue.
-    pub retry_limit: u32,
-    /// How long one poll may run before it stops cleanly and resumes next time.
-    pub poll_budget: String,
-}
-
-impl Default for PushConfig {
-    fn default() -> Self {
-        PushConfig {
-            max_receives: 5,
-            visibility: "5m".into(),
-            claim_ttl: "3m".into(),
-            retry_min: "1s".into(),
-            retry_max: "60s".into(),
-            retry_limit: 300,
-            poll_budget: "10m".into(),
         }
     }
 }

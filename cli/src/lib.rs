@@ -1,31 +1,31 @@
 //! The `ferry` command line: checks scheme files, previews the bodies a scheme would send, runs the
-//! sandbox, the demo (`ferry demo`) and the self-hosted engine (`ferry run`).
+//! sandbox, the demo (`ferry demo`), the self-hosted engine (`ferry run`) and the operator's
+//! commands over the embedded store or a deployment on AWS.
+//!
 //! Commands write to the given streams and return an exit status, so tests run them in-process.
+//! The modules form a tree: `lib` → `commands` → `backend` → `context` → `config`, with `output`
+//! and `error` below them all (a test keeps it so).
 
-#[cfg(feature = "aws")]
-mod aws;
 mod backend;
+mod commands;
 pub mod config;
-mod demo;
-pub mod faults;
-mod ops;
-mod preview;
-mod reconcile;
-pub mod run;
-pub mod runtime;
-mod sandbox;
+mod context;
+pub mod error;
+mod output;
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use ferry_common::{Scheme, SchemeError, bundled};
+
+use crate::commands::{
+    check, demo, preview, reconcile, record, replay, resync, run, sandbox, status,
+};
+use crate::error::{CliError, EXIT_CODES_HELP, EXIT_USER};
 
 /// Ferry keeps Chinese SaaS ERPs in sync: WDT → Kingdee and Yonyou.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about)]
+#[command(name = "ferry", version, about, after_help = EXIT_CODES_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,44 +41,62 @@ enum Command {
     /// Validate scheme files or scheme folders (a deployment's schemes, their value-map files and
     /// `catalog/`); print every problem as FILE:LINE:COL: MESSAGE. Exits 1 on any error, so a
     /// deployment's build stops on it.
-    Check {
-        /// Scheme files (YAML) or folders of them.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    Check(check::Args),
     /// Print the exact body the target API would receive for each source document.
-    Preview {
-        /// A scheme file, or the id of a bundled scheme (wdt-trades-to-kingdee, wdt-stockouts-to-yonyou).
-        scheme: String,
-        /// One source document (JSON), a source API response, or JSON Lines (one document per line).
-        file: PathBuf,
-        /// Print each body on one line even for a single document.
-        #[arg(long)]
-        compact: bool,
-        /// A deployment variable the scheme reads, `NAME=VALUE` (repeatable); the process
-        /// environment is read for the others.
-        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
-        vars: Vec<(String, String)>,
-    },
+    Preview(preview::Args),
     /// Run the sandbox (local WDT, Kingdee and Yonyou stand-ins) until stopped; print its URLs and
     /// test credentials.
     Sandbox(sandbox::Args),
     /// Per scheme: the cursor and its lag, records by state, queued and dead messages, the latest
     /// failures with their reasons.
-    Status(ops::StatusArgs),
+    Status(status::Args),
     /// One document's record and full history: when it was fetched, each push with its outcome
     /// and the target's answer, its target id.
-    Record(ops::RecordArgs),
+    Record(record::Args),
     /// Push again: the failed documents, the dead letters, or documents by key (never twice).
-    Replay(ops::ReplayArgs),
+    Replay(replay::Args),
     /// Fetch a window or documents by key again and push them; the cursor stays where it is.
-    Resync(ops::ResyncArgs),
+    Resync(resync::Args),
     /// Per day: documents in the source, synced, failed and found in the target, with every
     /// difference listed (对账).
-    Reconcile(reconcile::ReconcileArgs),
+    Reconcile(reconcile::Args),
 }
 
-/// Runs `ferry` with `args` (program name first); returns the exit status.
+impl Command {
+    /// The command's name, for its error line (`ferry status: ...`).
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Demo(_) => "demo",
+            Command::Run(_) => "run",
+            Command::Check(_) => "check",
+            Command::Preview(_) => "preview",
+            Command::Sandbox(_) => "sandbox",
+            Command::Status(_) => "status",
+            Command::Record(_) => "record",
+            Command::Replay(_) => "replay",
+            Command::Resync(_) => "resync",
+            Command::Reconcile(_) => "reconcile",
+        }
+    }
+
+    fn run(&self, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, CliError> {
+        match self {
+            Command::Demo(args) => demo::run(args, out, err),
+            Command::Run(args) => run::run(args, out, err),
+            Command::Check(args) => check::run(args, out, err),
+            Command::Preview(args) => preview::run(args, out, err),
+            Command::Sandbox(args) => sandbox::run(args, out, err),
+            Command::Status(args) => status::run(args, out, err),
+            Command::Record(args) => record::run(args, out, err),
+            Command::Replay(args) => replay::run(args, out, err),
+            Command::Resync(args) => resync::run(args, out, err),
+            Command::Reconcile(args) => reconcile::run(args, out, err),
+        }
+    }
+}
+
+/// Runs `ferry` with `args` (program name first); returns the exit status (`ferry --help` lists
+/// them: 0 done, 1 problems found, 2 wrong input, 3 a service failed, 4 Ferry failed).
 pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
 where
     I: IntoIterator<Item = T>,
@@ -89,196 +107,163 @@ where
         Err(e) => {
             if e.use_stderr() {
                 let _ = write!(err, "{}", e.render());
-                return 2;
+                return EXIT_USER;
             }
             let _ = write!(out, "{}", e.render());
             return 0;
         }
     };
-    let result = match cli.command {
-        Command::Check { files } => check(&files, out, err),
-        Command::Preview {
-            scheme,
-            file,
-            compact,
-            vars,
-        } => {
-            let lookup = |key: &str| {
-                vars.iter()
-                    .find(|(name, _)| name == key)
-                    .map(|(_, value)| value.clone())
-                    .or_else(|| std::env::var(key).ok())
+    cli.command.run(out, err).unwrap_or_else(|e| {
+        let _ = writeln!(err, "ferry {}: {e}", cli.command.name());
+        tracing::debug!(domain = ?e.domain, exit = e.exit_code(), "command failed");
+        e.exit_code()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::{Path, PathBuf};
+
+    /// The file of module `path` (segments from the crate root), the deepest that exists.
+    fn file_of(root: &Path, path: &[&str]) -> Option<PathBuf> {
+        for len in (0..=path.len()).rev() {
+            let dir = path[..len]
+                .iter()
+                .fold(root.to_path_buf(), |d, s| d.join(s));
+            let candidates = if len == 0 {
+                vec![root.join("lib.rs")]
+            } else {
+                vec![dir.with_extension("rs"), dir.join("mod.rs")]
             };
-            // A body built without a variable's value would not be the body sent.
-            match load_scheme(&scheme, &lookup)
-                .map_err(|e| e.to_string())
-                .and_then(|s| s.require_variables().map(|()| s))
-            {
-                Ok(scheme) => preview::run(&scheme, &file, compact, out, err),
-                Err(e) => writeln!(err, "{e}").map(|()| 1),
+            if let Some(file) = candidates.into_iter().find(|f| f.is_file()) {
+                return Some(file);
             }
         }
-        Command::Demo(args) => {
-            return demo::run(&args, out).unwrap_or_else(|e| {
-                let _ = writeln!(err, "ferry demo: {e}");
-                1
-            });
-        }
-        Command::Run(args) => {
-            return run::run(&args, out, err).unwrap_or_else(|e| {
-                let _ = writeln!(err, "ferry run: {e}");
-                1
-            });
-        }
-        Command::Sandbox(args) => {
-            return sandbox::run(&args, out).unwrap_or_else(|e| {
-                let _ = writeln!(err, "ferry sandbox: {e}");
-                1
-            });
-        }
-        Command::Status(args) => return report("status", ops::status(&args, out), err),
-        Command::Record(args) => return report("record", ops::record(&args, out), err),
-        Command::Replay(args) => return report("replay", ops::replay(&args, out), err),
-        Command::Resync(args) => return report("resync", ops::resync(&args, out), err),
-        Command::Reconcile(args) => {
-            return report("reconcile", reconcile::reconcile(&args, out), err);
-        }
-    };
-    result.unwrap_or_else(|e| {
-        let _ = writeln!(err, "ferry: {e}");
-        1
-    })
-}
-
-/// Reads `NAME=VALUE`.
-fn parse_var(text: &str) -> Result<(String, String), String> {
-    text.split_once('=')
-        .filter(|(name, _)| !name.trim().is_empty())
-        .map(|(name, value)| (name.trim().to_owned(), value.to_owned()))
-        .ok_or_else(|| format!("'{text}' is not NAME=VALUE"))
-}
-
-/// A table for people, in the style every `ferry` command prints.
-pub(crate) fn table(header: &[&str]) -> comfy_table::Table {
-    let mut t = comfy_table::Table::new();
-    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_header(header.to_vec());
-    t
-}
-
-/// A command's exit status, its error printed as `ferry COMMAND: ERROR`.
-fn report(command: &str, result: Result<i32, String>, err: &mut dyn Write) -> i32 {
-    result.unwrap_or_else(|e| {
-        let _ = writeln!(err, "ferry {command}: {e}");
-        1
-    })
-}
-
-/// The multi-threaded tokio runtime the long-running commands (`demo`, `run`, `sandbox`) run on.
-fn async_runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-}
-
-/// A scheme file path, or the id of a bundled scheme, with `vars` for its variables.
-pub(crate) fn load_scheme(
-    name: &str,
-    vars: ferry_common::mapping::EnvLookup<'_>,
-) -> Result<Scheme, SchemeError> {
-    let path = Path::new(name);
-    if path.exists() || name.ends_with(".yaml") || name.ends_with(".yml") {
-        return ferry_common::scheme::load_in_folder(path, vars);
+        None
     }
-    for (file, text) in bundled::SCHEMES {
-        let scheme = Scheme::load_str(file, text, vars)?;
-        if scheme.id() == name {
-            return Ok(scheme);
-        }
-    }
-    let known: Vec<&str> = bundled::SCHEMES
-        .iter()
-        .map(|(file, _)| {
-            file.trim_start_matches("schemes/")
-                .trim_end_matches(".yaml")
-        })
-        .collect();
-    Err(SchemeError {
-        file: name.to_owned(),
-        diagnostics: vec![ferry_common::Diagnostic::error(
-            0,
-            0,
-            format!(
-                "no such file, and no bundled scheme has this id (bundled: {})",
-                known.join(", ")
-            ),
-        )],
-    })
-}
 
-/// Checks scheme files and scheme folders (every scheme in one, its entries files and its
-/// `catalog/`), as a deployment would load them: each problem as `FILE:LINE:COL: MESSAGE`,
-/// warnings included (a variable without a value here is a warning: the deployment sets it).
-fn check(paths: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<i32> {
-    let mut failed = 0;
-    let mut total = 0;
-    let mut ids: HashMap<String, String> = HashMap::new();
-    for path in paths {
-        let loaded: Vec<Result<Scheme, SchemeError>> = if path.is_dir() {
-            match ferry_common::scheme::load_folder(path, &ferry_common::scheme::process_env) {
-                Ok(schemes) => schemes.into_iter().map(Ok).collect(),
-                Err(e) => e.files.into_iter().map(Err).collect(),
+    /// The module path of a file (`backend/aws.rs` → `["backend", "aws"]`).
+    fn module_of(root: &Path, file: &Path) -> Vec<String> {
+        let relative = file.strip_prefix(root).unwrap().with_extension("");
+        let mut parts: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+            parts.pop();
+        }
+        parts
+    }
+
+    fn files(dir: &Path, into: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, into);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("main.rs") {
+                into.push(path);
             }
-        } else {
-            // A scheme file sees the catalog files of its folder, as the folder's deployment would.
-            vec![ferry_common::scheme::load_in_folder(
-                path,
-                &ferry_common::scheme::process_env,
-            )]
-        };
-        for result in loaded {
-            total += 1;
-            match result {
-                Ok(scheme) => {
-                    for warning in &scheme.warnings {
-                        writeln!(err, "{}", warning.display(&scheme.file))?;
-                    }
-                    let id = &scheme.config.id;
-                    if let Some(other) = ids.insert(scheme.id().to_owned(), scheme.file.clone()) {
-                        failed += 1;
-                        writeln!(
-                            err,
-                            "{}:{}:{}: id '{}' is already used by {other}",
-                            scheme.file,
-                            id.referenced.line(),
-                            id.referenced.column(),
-                            scheme.id()
-                        )?;
-                        continue;
-                    }
-                    writeln!(
-                        out,
-                        "{}: ok ({}: {} {} → {} {}; files version {})",
-                        scheme.file,
-                        scheme.id(),
-                        scheme.source_api.connector,
-                        scheme.source_api.api,
-                        scheme.target_api.connector,
-                        scheme.target_api.api,
-                        scheme.version,
-                    )?;
+        }
+    }
+
+    /// What each file refers to, by file: every `crate::` and `super::` path in its code (test
+    /// modules left out), `use` lines or not.
+    fn references(root: &Path) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
+        let mut all = Vec::new();
+        files(root, &mut all);
+        let mut graph = BTreeMap::new();
+        for file in all {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let here = module_of(root, &file);
+            let is_mod = file.ends_with("mod.rs") || file.ends_with("lib.rs");
+            let mut targets = BTreeSet::new();
+            // `super::` is the parent module; `self::` in a `mod.rs` is the module itself.
+            let parent = here[..here.len().saturating_sub(1)].to_vec();
+            let own = if is_mod { here.clone() } else { Vec::new() };
+            for (prefix, base) in [
+                ("crate::", Vec::new()),
+                ("super::", parent),
+                ("self::", own),
+            ] {
+                if prefix == "self::" && !is_mod {
+                    continue;
                 }
-                Err(e) => {
-                    failed += 1;
-                    writeln!(err, "{e}")?;
+                for (at, _) in code.match_indices(prefix) {
+                    let rest = code.get(at + prefix.len()..).unwrap_or_default();
+                    let segments: Vec<&str> = rest
+                        .split("::")
+                        .map(|s| {
+                            s.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                                .next()
+                                .unwrap_or_default()
+                        })
+                        .take_while(|s| {
+                            !s.is_empty()
+                                && s.chars()
+                                    .all(|c| c.is_lowercase() || c == '_' || c.is_numeric())
+                        })
+                        .collect();
+                    let mut path: Vec<&str> = base.iter().map(String::as_str).collect();
+                    path.extend(segments);
+                    if let Some(target) = file_of(root, &path)
+                        && target != file
+                    {
+                        targets.insert(target);
+                    }
                 }
             }
+            graph.insert(file, targets);
         }
+        graph
     }
-    if failed > 0 {
-        writeln!(err, "{failed} of {total} scheme files have errors")?;
-        return Ok(1);
+
+    /// `cli/src`'s modules refer to each other as a tree (no circle): each layer uses only the
+    /// ones below it, so a command can be read, moved or tested without the rest.
+    #[test]
+    fn the_cli_modules_form_no_circle() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let graph = references(&root);
+        assert!(graph.len() > 10, "the walk found the files: {graph:?}");
+        // Depth-first search; a file met again while on the stack closes a circle.
+        fn visit(
+            file: &PathBuf,
+            graph: &BTreeMap<PathBuf, BTreeSet<PathBuf>>,
+            stack: &mut Vec<PathBuf>,
+            done: &mut BTreeSet<PathBuf>,
+        ) -> Option<Vec<PathBuf>> {
+            if let Some(at) = stack.iter().position(|f| f == file) {
+                let mut circle = stack[at..].to_vec();
+                circle.push(file.clone());
+                return Some(circle);
+            }
+            if !done.insert(file.clone()) {
+                return None;
+            }
+            stack.push(file.clone());
+            for next in graph.get(file).into_iter().flatten() {
+                if let Some(circle) = visit(next, graph, stack, done) {
+                    return Some(circle);
+                }
+            }
+            stack.pop();
+            None
+        }
+        let mut done = BTreeSet::new();
+        for file in graph.keys() {
+            let mut stack = Vec::new();
+            if let Some(circle) = visit(file, &graph, &mut stack, &mut done) {
+                let names: Vec<String> = circle
+                    .iter()
+                    .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+                    .collect();
+                panic!("an import circle: {}", names.join(" → "));
+            }
+        }
+        // The layers the crate's doc comment promises.
+        let uses = |from: &str, to: &str| graph[&root.join(from)].contains(&root.join(to));
+        assert!(uses("commands/status.rs", "backend/mod.rs"));
+        assert!(!uses("backend/mod.rs", "commands/mod.rs"));
     }
-    Ok(0)
 }

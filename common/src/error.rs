@@ -20,10 +20,27 @@ pub enum RetryHint {
     Later,
 }
 
-/// Implemented by every error type that crosses a module boundary.
+impl Domain {
+    /// The domain's name in logs and JSON: `user`, `external`, `internal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Domain::User => "user",
+            Domain::External => "external",
+            Domain::Internal => "internal",
+        }
+    }
+}
+
+/// Implemented by every error type that crosses a module boundary; read where an error ends up:
+/// the CLI's exit code, the Lambdas' `domain` and `retryable` log fields (`aws::logging`).
 pub trait Classified {
     /// Who has to act.
     fn domain(&self) -> Domain;
     /// Whether to retry.
     fn retry_hint(&self) -> RetryHint;
+}
+
+/// Whether an error says to try again later.
+pub fn retryable(error: &impl Classified) -> bool {
+    error.retry_hint() == RetryHint::Later
 }

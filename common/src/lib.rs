@@ -14,9 +14,11 @@ pub mod embedded;
 pub mod engine;
 pub mod error;
 pub mod mapping;
+pub mod memory;
+pub mod reconcile;
 pub mod scheme;
 pub mod time;
 
-pub use error::{Domain, RetryHint};
+pub use error::{Classified, Domain, RetryHint};
 pub use mapping::{DocumentError, FieldError, Mapper};
 pub use scheme::{Diagnostic, Scheme, SchemeError, Severity};

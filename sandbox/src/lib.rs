@@ -4,6 +4,7 @@
 //! in-process, `ferry sandbox` runs it standalone.
 
 pub mod data;
+pub mod fault_mix;
 mod faults;
 mod gate;
 mod kingdee;
@@ -29,7 +30,7 @@ use tokio::task::JoinHandle;
 
 pub use faults::{Endpoint, Fault, Faults};
 pub use source::{Kind, SourceData, TimeField};
-pub use targets::{Bill, Reception};
+pub use targets::{Bill, Reception, TARGET_PLAYS, TargetPlay, target_play};
 pub use unknowns::Unknowns;
 pub use verify::Verification;
 
@@ -374,6 +375,29 @@ impl Sandbox {
     /// The configuration it runs with.
     pub fn config(&self) -> &SandboxConfig {
         &self.state.config
+    }
+
+    /// Every connector's settings for this sandbox, as a run configuration would give them, with
+    /// the demo customer's variables (the sandbox's accounts hold its org and project codes).
+    pub fn connectors(&self) -> ferry_common::connector::ConnectorsConfig {
+        ferry_common::connector::ConnectorsConfig {
+            wdt: Some(self.wdt_config()),
+            kingdee: Some(self.kingdee_config()),
+            yonyou: Some(self.yonyou_config()),
+            variables: DEMO_VARIABLES
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    /// The targets' per-minute limits, per target connector.
+    pub fn rate_limits(&self) -> std::collections::HashMap<String, u32> {
+        let limits = &self.state.config.limits;
+        std::collections::HashMap::from([
+            ("kingdee".to_owned(), limits.kingdee),
+            ("yonyou".to_owned(), limits.yonyou),
+        ])
     }
 
     /// WDT connector settings for this sandbox, both transports.

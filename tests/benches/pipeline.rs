@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_cli::run::sandbox_connectors;
-use ferry_cli::runtime::{Clients, Runtime, SchemePlan, Settings, Tally};
 use ferry_common::Scheme;
+use ferry_common::connector::Clients;
 use ferry_common::connector::HttpSettings;
 use ferry_common::connector::kingdee::KingdeeClient;
+use ferry_common::embedded::{Runtime, SchemePlan, Settings, Tally};
 use ferry_sandbox::{RateLimits, Sandbox, SandboxConfig};
 use futures_util::StreamExt;
 
@@ -109,7 +109,7 @@ fn throughput(orders: u64, dir: &std::path::Path) -> Throughput {
             }
         })
         .collect();
-    let clients = Clients::new(&sandbox_connectors(&sandbox)).unwrap();
+    let clients = Clients::new(&sandbox.connectors()).unwrap();
     let _ = std::fs::remove_dir_all(dir);
     let engine = Runtime::new(
         &dir.join("ferry.db"),
@@ -216,7 +216,7 @@ fn rate_limited(limit_per_minute: u32, orders: u64, dir: &std::path::Path) -> (f
         ..SandboxConfig::default()
     });
     let start = sandbox.source(|s| s.first_time());
-    let clients = Clients::new(&sandbox_connectors(&sandbox)).unwrap();
+    let clients = Clients::new(&sandbox.connectors()).unwrap();
     let _ = std::fs::remove_dir_all(dir);
     let overrides = HashMap::from([("kingdee".to_owned(), limit_per_minute)]);
     let engine = Runtime::new(

@@ -590,7 +590,7 @@ async fn end_to_end_poll_stops_before_its_deadline_and_the_next_run_resumes() {
 #[tokio::test]
 async fn end_to_end_on_aws_under_the_fault_mix() {
     let sandbox = spawn_sandbox(200, |c| {
-        ferry_cli::faults::sandbox_config(&ferry_cli::faults::Injury::ALL, c)
+        ferry_sandbox::fault_mix::sandbox_config(&ferry_sandbox::fault_mix::Injury::ALL, c)
     })
     .await;
     let faults = sandbox.faults();

@@ -1,5 +1,6 @@
 //! The `ferry` command as a user runs it: `check` and `preview`, their output and exit status.
 
+use ferry_cli::error::EXIT_USER;
 use ferry_tests::{TempDir, ferry, sample, workspace};
 
 #[test]
@@ -133,7 +134,10 @@ fn preview_accepts_a_whole_api_response() {
     let response = serde_json::json!({"response": {"errorcode": 0, "message": "", "total_count": 2, "trades": [order, order]}});
     let file = dir.write("response.json", &response.to_string());
     let out = ferry(&["preview", "wdt-trades-to-kingdee", &file]);
-    assert_eq!(out.code, 1, "a variable without a value stops the preview");
+    assert_eq!(
+        out.code, EXIT_USER,
+        "a variable without a value stops the preview: the input is wrong"
+    );
     assert!(
         out.stderr
             .contains("variable 'project' (FERRY_KINGDEE_PROJECT) has no value"),
@@ -154,10 +158,10 @@ fn preview_accepts_a_whole_api_response() {
 #[test]
 fn preview_refuses_an_unknown_scheme_with_the_bundled_ids() {
     let out = ferry(&["preview", "no-such-scheme", "samples/wdt-trade.json"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, EXIT_USER);
     assert_eq!(
         out.stderr,
-        "no-such-scheme:0:0: no such file, and no bundled scheme has this id \
+        "ferry preview: no-such-scheme:0:0: no such file, and no bundled scheme has this id \
          (bundled: wdt-trades-to-kingdee, wdt-stockouts-to-yonyou)\n"
     );
 }
@@ -171,4 +175,42 @@ fn usage_errors_exit_with_status_2() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn help_lists_the_exit_codes_by_whose_move_it_is() {
+    let out = ferry(&["--help"]);
+    assert_eq!(out.code, 0);
+    for line in [
+        "2  the input is wrong",
+        "3  a service refused or could not be reached",
+        "4  Ferry or this machine failed",
+    ] {
+        assert!(out.stdout.contains(line), "{line}: {}", out.stdout);
+    }
+}
+
+/// A deployment that cannot be reached is a service's failure, not the operator's input: exit 3
+/// (try again later), with the cause named.
+#[test]
+fn an_unreachable_deployment_exits_as_an_external_failure() {
+    let dir = TempDir::new("unreachable");
+    // A port nothing listens on: the SDK's connections are refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.write(
+        "aws.yaml",
+        &format!(
+            "aws:\n  table: ferry\n  queues:\n    kingdee: http://127.0.0.1:{closed}/1/ferry-kingdee\n    yonyou: http://127.0.0.1:{closed}/1/ferry-yonyou\n  secret: ferry\n  region: us-east-1\n  endpoint: http://127.0.0.1:{closed}\n  scheme_dir: {}\n",
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../schemes")
+                .display()
+        ),
+    );
+    let out = ferry(&["status", "-c", &config]);
+    assert_eq!(out.code, ferry_cli::error::EXIT_EXTERNAL, "{}", out.stderr);
+    assert!(out.stderr.starts_with("ferry status: "), "{}", out.stderr);
 }

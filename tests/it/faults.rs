@@ -3,9 +3,9 @@
 //! failures only where the target refused a document for good (with its reason), and the sync
 //! records agreeing with the target. Each test prints its figures.
 
-use ferry_cli::faults::{Injury, Mix, MixReport, bundled_plans, sandbox_config};
 use ferry_common::engine::HistoryLog;
 use ferry_sandbox::Sandbox;
+use ferry_sandbox::fault_mix::{Injury, Mix, MixReport, bundled_plans, sandbox_config};
 use ferry_tests::{TempDir, capture_logs, spawn_sandbox};
 
 /// Runs the mix with `injuries` over `orders` orders and as many stock-outs; asserts it clean.

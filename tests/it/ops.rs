@@ -2,9 +2,10 @@
 //! reconcile — and bad input of every kind: each is recorded with a clear error, and none blocks or
 //! loses its neighbours.
 
-use ferry_cli::faults::{Mix, bundled_plans};
-use ferry_cli::runtime::Runtime;
+use ferry_cli::error::EXIT_USER;
+use ferry_common::embedded::Runtime;
 use ferry_common::engine::{HistoryLog, RecordState, RecordStore};
+use ferry_sandbox::fault_mix::{Mix, bundled_plans};
 use ferry_sandbox::{Endpoint, Fault, Kind, Sandbox};
 use ferry_tests::{Output, TempDir, ferry_async, spawn_sandbox};
 use serde_json::{Value, json};
@@ -152,7 +153,7 @@ async fn status_record_replay_resync_and_reconcile() {
     let shown = run(&config, &["record", TRADES, &number]).await;
     assert!(shown.stdout.contains("History") && shown.stdout.contains("created"));
     let unknown = run(&config, &["record", TRADES, "JY-NO-SUCH"]).await;
-    assert_eq!(unknown.code, 1);
+    assert_eq!(unknown.code, EXIT_USER);
     assert!(
         unknown.stderr.contains("has no record of 'JY-NO-SUCH'"),
         "{unknown:?}"
@@ -218,7 +219,7 @@ async fn status_record_replay_resync_and_reconcile() {
         &["resync", TRADES, "--from", "2026-13-01", "--to", &today],
     )
     .await;
-    assert_eq!(bad.code, 1);
+    assert_eq!(bad.code, EXIT_USER);
     assert!(bad.stderr.contains("--from"), "{bad:?}");
     let reversed = run(
         &config,
@@ -226,14 +227,15 @@ async fn status_record_replay_resync_and_reconcile() {
     )
     .await;
     assert!(reversed.stderr.contains("is after --to"), "{reversed:?}");
+    assert_eq!(reversed.code, EXIT_USER);
     let unknown = run(&config, &["resync", "no-such-scheme", "--keys", "X"]).await;
-    assert_eq!(unknown.code, 1);
+    assert_eq!(unknown.code, EXIT_USER);
     assert!(
         unknown.stderr.contains("unknown scheme 'no-such-scheme': this configuration runs wdt-trades-to-kingdee, wdt-stockouts-to-yonyou"),
         "{unknown:?}"
     );
     let neither = run(&config, &["resync", TRADES]).await;
-    assert_eq!(neither.code, 2, "{neither:?}");
+    assert_eq!(neither.code, EXIT_USER, "{neither:?}");
 
     // Month-end reconciliation: per day, source = synced + failed, the target agreeing.
     let trades_check = reconcile(&config, TRADES, start.get(..10).unwrap(), &today).await;
@@ -499,7 +501,7 @@ async fn a_broken_scheme_is_refused_at_load_naming_file_line_and_field() {
     let config = dir.write("ferry.yaml", &config);
     for command in [&["run", "--once"][..], &["status"][..]] {
         let out = run(&config, command).await;
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, EXIT_USER, "a broken scheme is the user's to fix");
         assert!(
             out.stderr.contains("trades.yaml:75:")
                 && out

@@ -6,10 +6,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ferry_cli::faults::{bundled_plans, check_records};
-use ferry_cli::run::{sandbox_connectors, sandbox_limits};
-use ferry_cli::runtime::{Clients, Runtime, SchemeSummary, Settings};
+use ferry_common::connector::Clients;
+use ferry_common::embedded::{Runtime, SchemeSummary, Settings};
 use ferry_common::engine::{DocumentOutcome, PageQueue, RecordState, RecordStore, Window};
+use ferry_sandbox::fault_mix::{bundled_plans, check_records};
 use ferry_sandbox::{Endpoint, Fault, Kind, Sandbox, Verification};
 use ferry_tests::{TempDir, spawn_sandbox};
 
@@ -53,12 +53,12 @@ impl Pipeline {
 
     /// A runtime with other timings.
     pub(crate) fn runtime_with(&self, settings: Settings) -> Runtime {
-        let clients = Clients::new(&sandbox_connectors(&self.sandbox)).unwrap();
+        let clients = Clients::new(&self.sandbox.connectors()).unwrap();
         Runtime::new(
             &self.dir.path().join("ferry.db"),
             bundled_plans(&self.sandbox).unwrap(),
             &clients,
-            &sandbox_limits(&self.sandbox),
+            &self.sandbox.rate_limits(),
             settings,
         )
         .unwrap()
@@ -271,7 +271,7 @@ async fn pages_delivered_twice_write_nothing_twice() {
             (by_key.documents, missing),
             (1, vec!["NO-SUCH-NUMBER".to_owned()])
         );
-        let mut tally = ferry_cli::runtime::Tally::default();
+        let mut tally = ferry_common::embedded::Tally::default();
         while runtime
             .push_batch(index, &mut tally, &|_| {})
             .await

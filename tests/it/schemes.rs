@@ -3,6 +3,7 @@
 //! start refuses or starts from now; `ferry check` reports what a consultant gets wrong in a folder
 //! (an API no client serves, a bad map file, a variable without a value) as `file:line`.
 
+use ferry_cli::error::EXIT_USER;
 use ferry_sandbox::Sandbox;
 use ferry_tests::aws::connectors_secret;
 use ferry_tests::{TempDir, ferry, ferry_async, spawn_sandbox, workspace};
@@ -90,7 +91,7 @@ async fn a_first_run_without_a_start_refuses_and_from_now_reads_nothing_older() 
     let dir = TempDir::new("first-start");
     let config = example_config(&sandbox, &dir, None);
     let refused = ferry_async(&["run", &config, "--once"]).await;
-    assert_eq!(refused.code, 1);
+    assert_eq!(refused.code, EXIT_USER);
     assert!(
         refused.stderr.contains(
             "wdt-trades-to-kingdee-v2 never ran and names no start, so its first run would read only the last lookback"
@@ -257,7 +258,7 @@ fn a_variable_without_a_value_is_a_warning_for_check_and_stops_a_run() {
         ),
     );
     let run = ferry(&["run", &config, "--once"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, EXIT_USER);
     assert!(
         run.stderr.contains(
             "scheme wdt-trades-to-kingdee-v2 cannot start: variable 'salesperson' (FERRY_KINGDEE_SALESPERSON) has no value"

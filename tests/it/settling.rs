@@ -75,7 +75,7 @@ async fn a_lost_yonyou_answer_past_the_key_window_is_found_by_code() {
         .set_rate(Endpoint::YonyouSave, Fault::ServerError, 1.0);
     let runtime = p.runtime();
     runtime.poll(1, &|_| {}).await.unwrap();
-    let mut tally = ferry_cli::runtime::Tally::default();
+    let mut tally = ferry_common::embedded::Tally::default();
     while runtime.push_batch(1, &mut tally, &|_| {}).await.unwrap() {}
     assert!(tally.retried >= 20 && tally.pushed() == 0, "{tally:?}");
     // The target recovers; the notes are older than the key's window now.

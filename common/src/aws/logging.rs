@@ -3,7 +3,11 @@
 //! The level comes from `RUST_LOG`-style `FERRY_LOG` (`info` unless set); secrets never reach a
 //! log line because connectors hold them as `Secret`, whose `Debug` is redacted.
 
+use std::fmt::Display;
+
 use tracing_subscriber::fmt::format::FmtSpan;
+
+use crate::error::{Classified, retryable};
 
 /// Installs the JSON subscriber (once; later calls do nothing).
 pub fn init() {
@@ -21,4 +25,16 @@ pub fn init() {
         // Lambda adds its own timestamp to every line; ours stays for logs read elsewhere.
         .flatten_event(true)
         .try_init();
+}
+
+/// Logs `error` at error level with its `domain` (`user`, `external`, `internal`) and whether it
+/// is `retryable`: Logs Insights can then count settings mistakes apart from outages, and an
+/// alarm can page only for what a person must fix.
+pub fn error(what: &str, error: &(impl Classified + Display)) {
+    tracing::error!(
+        error = %error,
+        domain = error.domain().as_str(),
+        retryable = retryable(error),
+        "{what}"
+    );
 }

@@ -15,15 +15,52 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 use crate::Scheme;
+use crate::connector::endpoints_for;
+use crate::connector::registry::TARGETS;
+use crate::connector::wdt::WdtSource;
 use crate::connector::{Clients, HttpSettings, RetrySettings};
 use crate::engine::timing::{self, PushTiming, TimingSettings};
-use crate::engine::{AnyTarget, Pacer, RATE_SHARE, TargetPacers, WdtSource, endpoints_for};
-use crate::scheme::config::TargetConnector;
+use crate::engine::{AnyTarget, Pacer, RATE_SHARE, TargetPacers};
 use crate::scheme::scheme_position;
 
 pub use dynamo::DynamoStore;
 pub use secrets::SecretCache;
 pub use sqs::SqsQueue;
+
+/// Why a deployment cannot start: its settings are wrong (a person fixes them and deploys), or AWS
+/// refused or could not be reached (the next start may pass).
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    /// The environment, the scheme folder or a variable is wrong.
+    #[error("{0}")]
+    Config(String),
+    /// Secrets Manager, SQS or DynamoDB refused or could not be reached.
+    #[error("{0}")]
+    Aws(String),
+}
+
+impl From<String> for DeploymentError {
+    /// A settings problem, as `DeploymentConfig::from_env` and the timing checks report them.
+    fn from(message: String) -> Self {
+        DeploymentError::Config(message)
+    }
+}
+
+impl crate::error::Classified for DeploymentError {
+    fn domain(&self) -> crate::Domain {
+        match self {
+            DeploymentError::Config(_) => crate::Domain::User,
+            DeploymentError::Aws(_) => crate::Domain::External,
+        }
+    }
+
+    fn retry_hint(&self) -> crate::RetryHint {
+        match self {
+            DeploymentError::Config(_) => crate::RetryHint::Never,
+            DeploymentError::Aws(_) => crate::RetryHint::Later,
+        }
+    }
+}
 
 /// Where a deployment's parts are and how it is tuned; the Lambdas read it from their environment
 /// (names below), the CLI from its configuration file.
@@ -148,10 +185,10 @@ impl DeploymentConfig {
                 .ok_or_else(|| format!("the environment variable {name} is not set"))
         };
         let mut queues = BTreeMap::new();
-        for connector in [TargetConnector::Kingdee, TargetConnector::Yonyou] {
-            let name = format!("FERRY_QUEUE_{}", connector.name().to_uppercase());
+        for connector in TARGETS {
+            let name = format!("FERRY_QUEUE_{}", connector.name.to_uppercase());
             if let Some(url) = var(&name).filter(|v| !v.trim().is_empty()) {
-                queues.insert(connector.name().to_owned(), url);
+                queues.insert(connector.name.to_owned(), url);
             }
         }
         let push_concurrency = match var("FERRY_PUSH_CONCURRENCY") {
@@ -279,7 +316,10 @@ impl Deployment {
     /// Loads and checks the scheme folder and builds the AWS clients. A scheme whose variables
     /// have no value (in the environment, `FERRY_VARIABLES` or the secret's `variables`) stops
     /// the deployment here, named: a run never starts on a guess.
-    pub async fn new(sdk: &SdkConfig, config: DeploymentConfig) -> Result<Deployment, String> {
+    pub async fn new(
+        sdk: &SdkConfig,
+        config: DeploymentConfig,
+    ) -> Result<Deployment, DeploymentError> {
         let secrets = SecretCache::new(
             aws_sdk_secretsmanager::Client::new(sdk),
             config.secret.clone(),
@@ -292,10 +332,10 @@ impl Deployment {
         };
         let load = |vars: crate::mapping::EnvLookup<'_>| {
             crate::scheme::load_folder(&config.scheme_dir, vars).map_err(|e| {
-                format!(
+                DeploymentError::Config(format!(
                     "the scheme folder {} cannot run:\n{e}",
                     config.scheme_dir.display()
-                )
+                ))
             })
         };
         let mut schemes = load(&deployed)?;
@@ -303,18 +343,18 @@ impl Deployment {
             for id in &config.schemes {
                 if !schemes.iter().any(|s| s.id() == id) {
                     let known: Vec<&str> = schemes.iter().map(|s| s.id()).collect();
-                    return Err(format!(
+                    return Err(DeploymentError::Config(format!(
                         "FERRY_SCHEMES names '{id}', which is not in {} ({})",
                         config.scheme_dir.display(),
                         known.join(", ")
-                    ));
+                    )));
                 }
             }
             schemes.retain(|s| config.schemes.iter().any(|id| id == s.id()));
         }
         if schemes.iter().any(|s| !s.missing_variables.is_empty()) {
             // Only now is the secret read at start: its `variables` may hold the rest.
-            let (_, connectors) = secrets.get().await?;
+            let (_, connectors) = secrets.get().await.map_err(DeploymentError::Aws)?;
             let with_secret =
                 |key: &str| deployed(key).or_else(|| connectors.variables.get(key).cloned());
             let mut reloaded = load(&with_secret)?;
@@ -322,7 +362,9 @@ impl Deployment {
             schemes = reloaded;
         }
         for scheme in &schemes {
-            scheme.require_variables()?;
+            scheme
+                .require_variables()
+                .map_err(DeploymentError::Config)?;
         }
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let mut queues = BTreeMap::new();
@@ -332,15 +374,15 @@ impl Deployment {
                 continue;
             }
             let url = config.queues.get(connector).ok_or_else(|| {
-                format!(
+                DeploymentError::Config(format!(
                     "scheme {} writes to {connector}, but FERRY_QUEUE_{} is not set",
                     scheme.id(),
                     connector.to_uppercase()
-                )
+                ))
             })?;
             let queue = SqsQueue::discover(sqs.clone(), url.clone())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| DeploymentError::Aws(e.to_string()))?;
             queues.insert(connector.to_owned(), queue);
         }
         Ok(Deployment {
@@ -462,9 +504,9 @@ impl Deployment {
 
     /// The connectors, built from the credentials secret on first use and rebuilt when a fresh
     /// read (every few minutes) finds a new version of it.
-    pub async fn connected(&self) -> Result<Arc<Connected>, String> {
+    pub async fn connected(&self) -> Result<Arc<Connected>, DeploymentError> {
         let mut current = self.connected.lock().await;
-        let (version, connectors) = self.secrets.get().await?;
+        let (version, connectors) = self.secrets.get().await.map_err(DeploymentError::Aws)?;
         if let Some(connected) = current.as_ref()
             && connected.version == version
         {

@@ -7,6 +7,7 @@
 //! can open the file with the `sqlite3` shell to see exactly what Ferry knows.
 
 mod queue;
+mod runtime;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -19,9 +20,9 @@ use rusqlite::Connection;
 use crate::engine::ports::StoreError;
 
 pub use queue::EmbeddedQueue;
+pub use runtime::{PushConfig, Runtime, SchemePlan, SchemeRuntime, SchemeSummary, Settings, Tally};
 
-/// The queue's default maximum receives before a message goes to the dead-letter queue.
-pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+pub use crate::engine::DEFAULT_MAX_RECEIVES;
 
 /// One SQLite database holding every store and queue; cheap to clone.
 #[derive(Clone, Debug)]

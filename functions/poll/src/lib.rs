@@ -316,7 +316,7 @@ pub async fn poll(
             PollRequest::Keys { keys, .. } => ("keys", poller.resync_keys(keys).await),
         };
         let (report, not_found) = result.map_err(|e| {
-            tracing::error!(error = %e, "poll failed");
+            ferry_common::aws::logging::error("poll failed", &e);
             Error::from(format!("poll {}: {e}", request.scheme()))
         })?;
         let mut metrics = Metrics::new(request.scheme());

@@ -79,7 +79,10 @@ pub async fn push(
         Ok(c) => c,
         Err(e) => {
             // Credentials cannot be read: every message is retried (the queue keeps them).
-            tracing::error!(error = %e, "connectors unavailable; the whole batch will be retried");
+            ferry_common::aws::logging::error(
+                "connectors unavailable; the whole batch will be retried",
+                &e,
+            );
             for deliveries in by_scheme.values() {
                 for (d, _) in deliveries {
                     report.batch_item_failures.push(failure(&d.id));

@@ -8,7 +8,14 @@ use lambda_runtime::{Error, service_fn};
 async fn main() -> Result<(), Error> {
     logging::init();
     let config = DeploymentConfig::from_env()?;
-    let deployment = Deployment::new(&sdk_config().await, config).await?;
+    let deployment = match Deployment::new(&sdk_config().await, config).await {
+        Ok(deployment) => deployment,
+        Err(e) => {
+            // Logged with its domain: a settings mistake (user) is not an outage (external).
+            logging::error("the deployment cannot start", &e);
+            return Err(e.into());
+        }
+    };
     // Settings that cannot work together stop the function at start, each problem named.
     deployment.check_timing()?;
     deployment.record_schemes("push").await;

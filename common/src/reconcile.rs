@@ -1,38 +1,19 @@
-//! `ferry reconcile` (对账): per day of the source's time, the documents the source holds, what the
-//! records say of each, and whether the target holds its bill, with every difference listed. The
-//! comparison is one function over a scheme's source, target and store, so it reads the embedded
-//! default and a deployment on AWS alike.
+//! Reconciliation (对账): per day of the source's time, the documents the source holds, what the
+//! records say of each, and whether the target holds its bill, with every difference listed. One
+//! function over a scheme's source, target and store, so it reads the embedded default and a
+//! deployment on AWS alike (`ferry reconcile`).
 
-use std::io::Write;
-
-use ferry_common::Scheme;
-use ferry_common::engine::{
-    Pacer, RecordState, RecordStore, SourceApi, SyncRecord, TargetApi, Window, scan,
-};
-use ferry_common::time::{from_beijing, to_beijing};
 use serde::Serialize;
 
-use crate::ops::{Common, io, print_json, time_text, window, with_backend};
-use crate::table;
-
-/// `ferry reconcile`.
-#[derive(Debug, clap::Args)]
-pub struct ReconcileArgs {
-    #[command(flatten)]
-    common: Common,
-    /// The scheme id.
-    scheme: String,
-    /// First day (or time), Beijing time.
-    #[arg(long)]
-    from: String,
-    /// Last day (or time), Beijing time.
-    #[arg(long)]
-    to: String,
-}
+use crate::Scheme;
+use crate::engine::{
+    Pacer, RecordState, RecordStore, SourceApi, SyncRecord, TargetApi, Window, scan,
+};
+use crate::time::{self, from_beijing, to_beijing};
 
 /// What a reconciliation reads for one scheme: where its documents come from, where they go, and
 /// the records between them.
-pub(crate) struct Sides<'a, S, A, T> {
+pub struct Sides<'a, S, A, T> {
     /// The scheme.
     pub scheme: &'a Scheme,
     /// Its source API.
@@ -47,41 +28,51 @@ pub(crate) struct Sides<'a, S, A, T> {
 
 /// One day's figures.
 #[derive(Debug, Default, Serialize)]
-struct Day {
-    day: String,
+pub struct Day {
+    /// The day, Beijing time.
+    pub day: String,
     /// Documents the source holds for the day.
-    source: u64,
+    pub source: u64,
     /// Of those, synced per the records.
-    synced: u64,
+    pub synced: u64,
     /// Of those, failed per the records.
-    failed: u64,
+    pub failed: u64,
     /// Of those, not synced yet (no record, or in progress, retrying, in conflict).
-    pending: u64,
+    pub pending: u64,
     /// Of those, whose bill the target holds.
-    in_target: u64,
+    pub in_target: u64,
 }
 
 /// One document whose source, record and target do not agree.
 #[derive(Debug, Serialize)]
-struct Difference {
-    day: String,
-    key: String,
-    number: String,
-    issue: String,
+pub struct Difference {
+    /// The day, Beijing time.
+    pub day: String,
+    /// The document key.
+    pub key: String,
+    /// Its target number.
+    pub number: String,
+    /// What disagrees.
+    pub issue: String,
 }
 
 /// A reconciliation's result (also its `--json` form).
 #[derive(Debug, Serialize)]
-pub(crate) struct Reconciliation {
-    scheme: String,
-    from: String,
-    to: String,
-    days: Vec<Day>,
-    differences: Vec<Difference>,
+pub struct Reconciliation {
+    /// The scheme id.
+    pub scheme: String,
+    /// The range's start, Beijing time.
+    pub from: String,
+    /// The range's end, Beijing time.
+    pub to: String,
+    /// Per day.
+    pub days: Vec<Day>,
+    /// Every document that disagrees.
+    pub differences: Vec<Difference>,
 }
 
 /// Compares source, records and target over `range`, one Beijing day at a time.
-pub(crate) async fn compare<S, A, T>(
+pub async fn compare<S, A, T>(
     sides: Sides<'_, S, A, T>,
     range: Window,
 ) -> Result<Reconciliation, String>
@@ -93,8 +84,8 @@ where
     let scheme = sides.scheme.id();
     let mut result = Reconciliation {
         scheme: scheme.to_owned(),
-        from: time_text(range.start),
-        to: time_text(range.end),
+        from: time::format_source(time::to_beijing(range.start)),
+        to: time::format_source(time::to_beijing(range.end)),
         days: Vec::new(),
         differences: Vec::new(),
     };
@@ -248,70 +239,4 @@ fn synced_issues(record: &SyncRecord, found: Option<&str>, version: &str) -> Vec
         ));
     }
     issues
-}
-
-/// `ferry reconcile SCHEME --from --to`.
-pub fn reconcile(args: &ReconcileArgs, out: &mut dyn Write) -> Result<i32, String> {
-    let range = window(&args.from, &args.to)?;
-    with_backend(&args.common, |backend| async move {
-        let scheme = backend.scheme(&args.scheme)?;
-        let result = backend.reconcile(&scheme, range).await?;
-        if args.common.json {
-            print_json(out, &result)?;
-        } else {
-            print_tables(&result, out)?;
-        }
-        Ok(0)
-    })
-}
-
-fn print_tables(result: &Reconciliation, out: &mut dyn Write) -> Result<(), String> {
-    let in_target = "in target";
-    let mut t = table(&["day", "source", "synced", "failed", "pending", in_target]);
-    let mut total = Day {
-        day: "total".into(),
-        ..Day::default()
-    };
-    for d in &result.days {
-        total.source += d.source;
-        total.synced += d.synced;
-        total.failed += d.failed;
-        total.pending += d.pending;
-        total.in_target += d.in_target;
-    }
-    for d in result.days.iter().chain(std::iter::once(&total)) {
-        t.add_row(vec![
-            d.day.clone(),
-            d.source.to_string(),
-            d.synced.to_string(),
-            d.failed.to_string(),
-            d.pending.to_string(),
-            d.in_target.to_string(),
-        ]);
-    }
-    writeln!(
-        out,
-        "{}: {} → {}\n{t}",
-        result.scheme, result.from, result.to
-    )
-    .map_err(io)?;
-    if result.differences.is_empty() {
-        writeln!(
-            out,
-            "No differences: every source document is synced and in the target."
-        )
-        .map_err(io)?;
-        return Ok(());
-    }
-    writeln!(out, "\n{} differences", result.differences.len()).map_err(io)?;
-    let mut d = table(&["day", "key", "number", "difference"]);
-    for diff in &result.differences {
-        d.add_row(vec![
-            diff.day.clone(),
-            diff.key.clone(),
-            diff.number.clone(),
-            diff.issue.clone(),
-        ]);
-    }
-    writeln!(out, "{d}").map_err(io)
 }

@@ -2,11 +2,14 @@
 //! A document that fails is reported with its line and key; the others still print.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ferry_common::Scheme;
 use ferry_common::mapping::parse_document;
 use minijinja::value::{Value, ValueKind};
+
+use crate::context::{load_scheme, parse_var};
+use crate::error::{Blame, CliError, EXIT_PROBLEMS};
 
 /// One source document and the line of the file it starts on.
 struct Located {
@@ -65,17 +68,48 @@ fn documents(
     Ok((docs, bad))
 }
 
-/// Prints the body of every document in `path`; returns 1 if any document failed.
-pub fn run(
+/// Options of `ferry preview`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A scheme file, or the id of a bundled scheme (wdt-trades-to-kingdee, wdt-stockouts-to-yonyou).
+    scheme: String,
+    /// One source document (JSON), a source API response, or JSON Lines (one document per line).
+    file: PathBuf,
+    /// Print each body on one line even for a single document.
+    #[arg(long)]
+    compact: bool,
+    /// A deployment variable the scheme reads, `NAME=VALUE` (repeatable); the process
+    /// environment is read for the others.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+}
+
+/// Prints the body of every document in the file; exits 1 if any document failed.
+pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, CliError> {
+    let lookup = |key: &str| {
+        args.vars
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.clone())
+            .or_else(|| std::env::var(key).ok())
+    };
+    let scheme = load_scheme(&args.scheme, &lookup)?;
+    // A body built without a variable's value would not be the body sent.
+    scheme.require_variables().user()?;
+    preview(&scheme, &args.file, args.compact, out, err)
+}
+
+fn preview(
     scheme: &Scheme,
     path: &Path,
     compact: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<i32> {
+) -> Result<i32, CliError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {file}: {e}")))?;
+        .map_err(|e| format!("cannot read {file}: {e}"))
+        .user()?;
     let (docs, mut failed) = documents(scheme, &file, &text, err)?;
     let pretty = docs.len() == 1 && !compact;
     let total = docs.len() + failed;
@@ -90,8 +124,8 @@ pub fn run(
             continue;
         }
         match scheme.mapper.map(doc) {
-            Ok(body) if pretty => writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?,
-            Ok(body) => writeln!(out, "{}", serde_json::to_string(&body)?)?,
+            Ok(body) if pretty => writeln!(out, "{body:#}")?,
+            Ok(body) => writeln!(out, "{body}")?,
             Err(e) => {
                 failed += 1;
                 writeln!(err, "{file}:{line}: {e}")?;
@@ -106,5 +140,5 @@ pub fn run(
             total - failed
         )?;
     }
-    Ok(if failed > 0 { 1 } else { 0 })
+    Ok(if failed > 0 { EXIT_PROBLEMS } else { 0 })
 }

@@ -1,4 +1,4 @@
-//! The embedded default at work: each scheme's poller and pusher over the SQLite store and queue,
+//! The embedded default's composition root (beside `aws::Deployment`): each scheme's poller and pusher over the SQLite store and queue,
 //! run together until the scheme is caught up (`ferry demo`, `ferry run --once`) or on the schemes'
 //! intervals (`ferry run`).
 
@@ -8,20 +8,54 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ferry_common::Scheme;
-use ferry_common::embedded::{EmbeddedQueue, EmbeddedStore};
-use ferry_common::engine::{
+use super::{EmbeddedQueue, EmbeddedStore};
+use crate::Scheme;
+use crate::connector::endpoints_for;
+use crate::connector::wdt::WdtSource;
+use crate::engine::{
     AnyTarget, Backoff, DocumentOutcome, Next, Pacer, PageEvent, PageQueue, PollReport, Poller,
-    Pusher, RATE_SHARE, RecordState, RecordStore, TargetPacers, WdtSource, blocked_by,
-    endpoints_for,
+    Pusher, RATE_SHARE, RecordState, RecordStore, TargetPacers, blocked_by,
 };
-use ferry_common::scheme::scheme_position;
+use crate::scheme::scheme_position;
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub use ferry_common::connector::Clients;
+use crate::connector::Clients;
 
-use crate::config::PushConfig;
+/// Queue and retry tuning of the embedded default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// Deliveries of a message before it goes to the dead-letter queue.
+    pub max_receives: u32,
+    /// How long a received message stays hidden (longer than a batch can take).
+    pub visibility: String,
+    /// How long a document claim holds before another pusher may retake it.
+    pub claim_ttl: String,
+    /// The first redelivery delay after a retryable failure (doubling, with jitter).
+    pub retry_min: String,
+    /// The longest redelivery delay.
+    pub retry_max: String,
+    /// Rounds of retries a message's documents get (each after the backoff) before the message's
+    /// own deliveries count toward `max_receives` and the dead-letter queue.
+    pub retry_limit: u32,
+    /// How long one poll may run before it stops cleanly and resumes next time.
+    pub poll_budget: String,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            max_receives: 5,
+            visibility: "5m".into(),
+            claim_ttl: "3m".into(),
+            retry_min: "1s".into(),
+            retry_max: "60s".into(),
+            retry_limit: 300,
+            poll_budget: "10m".into(),
+        }
+    }
+}
 
 /// Timings of the queue and retries.
 #[derive(Clone, Debug)]
@@ -51,7 +85,7 @@ impl Settings {
     /// Reads the tuning of a configuration file.
     pub fn from_config(config: &PushConfig) -> Result<Settings, String> {
         let duration = |name: &str, text: &str| {
-            ferry_common::time::parse_duration(text)
+            crate::time::parse_duration(text)
                 .ok()
                 .and_then(|d| Duration::try_from(d).ok())
                 .ok_or_else(|| format!("push.{name}: '{text}' is not a duration like 30s or 5m"))
@@ -80,9 +114,12 @@ impl Default for Settings {
 pub struct SchemeRuntime {
     /// The scheme.
     pub scheme: Scheme,
-    pub(crate) source: WdtSource,
-    pub(crate) target: AnyTarget,
-    pub(crate) pacer: Option<Arc<Pacer>>,
+    /// Where its documents come from.
+    pub source: WdtSource,
+    /// Where they go.
+    pub target: AnyTarget,
+    /// Paces calls to the target to its account's share of the limit.
+    pub pacer: Option<Arc<Pacer>>,
     /// Its page queue.
     pub queue: EmbeddedQueue,
     start: Option<Timestamp>,
@@ -121,7 +158,7 @@ impl Runtime {
                 continue;
             }
             let id = run.scheme.id().to_owned();
-            let cursor = ferry_common::engine::CursorStore::cursor(&self.store, &id)
+            let cursor = crate::engine::CursorStore::cursor(&self.store, &id)
                 .await
                 .map_err(|e| e.to_string())?;
             if cursor.position.is_some() {
@@ -130,10 +167,7 @@ impl Runtime {
             if from_now {
                 let now = Timestamp::now();
                 run.start = Some(now);
-                started_now.push((
-                    id,
-                    ferry_common::time::format_source(ferry_common::time::to_beijing(now)),
-                ));
+                started_now.push((id, crate::time::format_source(crate::time::to_beijing(now))));
             } else {
                 refused.push(id);
             }
@@ -175,8 +209,8 @@ impl Runtime {
             let connector = scheme.config.target.connector.value;
             let pacer = pacers.for_scheme(&scheme, rate_limits.get(connector.name()).copied());
             let start = match &plan.start {
-                Some(text) => Some(ferry_common::time::from_beijing(
-                    ferry_common::time::parse_source_datetime(text)
+                Some(text) => Some(crate::time::from_beijing(
+                    crate::time::parse_source_datetime(text)
                         .map_err(|e| format!("start of scheme {id}: {e}"))?,
                 )),
                 None => None,

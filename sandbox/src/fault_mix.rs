@@ -8,14 +8,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::{Endpoint, Fault, Kind, Sandbox, SandboxConfig, Verification};
+use ferry_common::connector::Clients;
 use ferry_common::connector::HttpSettings;
-use ferry_common::embedded::EmbeddedQueue;
+use ferry_common::embedded::{EmbeddedQueue, Runtime, SchemePlan, Settings, Tally};
 use ferry_common::engine::{PageQueue, RecordState, RecordStore};
-use ferry_common::scheme::config::TargetConnector;
-use ferry_sandbox::{Endpoint, Fault, Kind, Sandbox, SandboxConfig, Verification};
 use serde::Serialize;
-
-use crate::runtime::{Clients, Runtime, SchemePlan, Settings, Tally};
 
 /// One fault of the mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -228,7 +226,7 @@ impl Mix<'_> {
     /// A new process over the store: its own clients, its own lease-holder id.
     pub fn process(&self) -> Result<Runtime, String> {
         let clients = Clients::with_http(
-            &crate::run::sandbox_connectors(self.sandbox),
+            &self.sandbox.connectors(),
             HttpSettings {
                 timeout: CLIENT_TIMEOUT,
                 ..Clients::http()
@@ -238,7 +236,7 @@ impl Mix<'_> {
             &self.store,
             (self.plans)(),
             &clients,
-            &crate::run::sandbox_limits(self.sandbox),
+            &self.sandbox.rate_limits(),
             settings(),
         )
     }
@@ -396,10 +394,8 @@ impl Mix<'_> {
             engine.duplicate_messages += duplicate(&runtime.schemes[index].queue).await?;
         }
         if first && self.has(Injury::PusherKilled) {
-            let endpoint = match runtime.schemes[index].scheme.config.target.connector.value {
-                TargetConnector::Kingdee => Endpoint::KingdeeSave,
-                TargetConnector::Yonyou => Endpoint::YonyouSave,
-            };
+            let connector = runtime.schemes[index].scheme.config.target.connector.value;
+            let endpoint = play_of(connector.name())?.save;
             let faults = self.sandbox.faults();
             let before = faults.count(Fault::CommitThenHang);
             faults.script(endpoint, [Fault::CommitThenHang]);
@@ -524,10 +520,9 @@ pub async fn check_records(
     let scheme = run.scheme.id();
     // The document number Ferry sends (Kingdee `billno`, Yonyou `code`; Yonyou numbers its orders
     // itself as well, which is not what the records keep).
-    let (service, field, bills) = match run.scheme.config.target.connector.value {
-        TargetConnector::Kingdee => ("kingdee", "billno", sandbox.kingdee_bills()),
-        TargetConnector::Yonyou => ("yonyou", "code", sandbox.yonyou_orders()),
-    };
+    let service = run.scheme.config.target.connector.value.name();
+    let field = run.scheme.target_spec().number.as_str();
+    let bills = (play_of(service)?.bills)(sandbox);
     let numbers: HashMap<String, String> = bills
         .into_iter()
         .map(|b| (b.id, b.body[field].as_str().unwrap_or_default().to_owned()))
@@ -623,7 +618,7 @@ pub fn bundled_plans(sandbox: &Sandbox) -> Result<Vec<SchemePlan>, String> {
             let text = text
                 .replace("settle_delay: 1m", "settle_delay: 0s")
                 .replace("settle_delay: 2m", "settle_delay: 0s");
-            let scheme = ferry_common::Scheme::load_str(file, &text, &ferry_sandbox::demo_variable)
+            let scheme = ferry_common::Scheme::load_str(file, &text, &crate::demo_variable)
                 .map_err(|e| e.to_string())?;
             Ok(SchemePlan {
                 scheme,
@@ -631,4 +626,9 @@ pub fn bundled_plans(sandbox: &Sandbox) -> Result<Vec<SchemePlan>, String> {
             })
         })
         .collect()
+}
+
+/// What the sandbox plays of `connector`.
+fn play_of(connector: &str) -> Result<&'static crate::TargetPlay, String> {
+    crate::target_play(connector).ok_or_else(|| format!("the sandbox plays no {connector} target"))
 }

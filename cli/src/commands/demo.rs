@@ -11,8 +11,12 @@ use ferry_sandbox::{RateLimits, Sandbox, SandboxConfig, Verification};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::runtime::{Clients, Runtime, SchemePlan, SchemeSummary, Settings};
-use crate::table;
+use ferry_common::connector::Clients;
+use ferry_common::embedded::{Runtime, SchemePlan, SchemeSummary, Settings};
+
+use crate::context::async_runtime;
+use crate::error::{Blame, CliError, EXIT_PROBLEMS};
+use crate::output::table;
 
 /// Options of `ferry demo`.
 #[derive(Debug, clap::Args)]
@@ -52,8 +56,9 @@ struct DemoResult {
     schemes: Vec<SchemeResult>,
 }
 
-pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
-    let runtime = crate::async_runtime()?;
+/// Runs the demo, or the demo under the fault mix.
+pub fn run(args: &Args, out: &mut dyn Write, _err: &mut dyn Write) -> Result<i32, CliError> {
+    let runtime = async_runtime()?;
     if args.faults {
         return runtime.block_on(demo_faults(args, out));
     }
@@ -62,8 +67,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
 
 /// The demo under the fault mix: the sandbox misbehaves in every way at once, and the targets are
 /// verified against the sources at the end.
-async fn demo_faults(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
-    use crate::faults::{Injury, Mix, bundled_plans, sandbox_config};
+async fn demo_faults(args: &Args, out: &mut dyn Write) -> Result<i32, CliError> {
+    use ferry_sandbox::fault_mix::{Injury, Mix, bundled_plans, sandbox_config};
     let orders = args.orders.unwrap_or(500);
     let mut config = SandboxConfig {
         seed: args.seed,
@@ -74,7 +79,8 @@ async fn demo_faults(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
     sandbox_config(&Injury::ALL, &mut config);
     let sandbox = Sandbox::start(config)
         .await
-        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+        .map_err(|e| format!("cannot start the sandbox: {e}"))
+        .internal()?;
     let temp = std::env::temp_dir().join(format!("ferry-demo-faults-{}", std::process::id()));
     let store = args.store.clone().unwrap_or_else(|| temp.join("ferry.db"));
     if !args.json {
@@ -82,8 +88,7 @@ async fn demo_faults(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
             out,
             "Sandbox with {orders} orders and {orders} stock-outs, every fault on; store {}",
             store.display()
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
     }
     let plans = || bundled_plans(&sandbox).unwrap_or_default();
     let quiet = args.json;
@@ -100,12 +105,13 @@ async fn demo_faults(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
         progress: &progress,
     }
     .run()
-    .await?;
+    .await
+    .internal()?;
     if args.store.is_none() {
         let _ = std::fs::remove_dir_all(&temp);
     }
-    print_faults(&report, args.json, out).map_err(|e| e.to_string())?;
-    Ok(if report.is_clean() { 0 } else { 1 })
+    print_faults(&report, args.json, out)?;
+    Ok(if report.is_clean() { 0 } else { EXIT_PROBLEMS })
 }
 
 /// The verification cells both demo tables start with: scheme, expected, found, missing,
@@ -122,7 +128,7 @@ fn verification_cells(scheme: &str, v: &Verification) -> Vec<String> {
 }
 
 fn print_faults(
-    report: &crate::faults::MixReport,
+    report: &ferry_sandbox::fault_mix::MixReport,
     json: bool,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
@@ -205,7 +211,7 @@ fn print_faults(
     )
 }
 
-async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
+async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, CliError> {
     let started = Instant::now();
     let orders = args.orders.unwrap_or(3_000);
     let sandbox = Sandbox::start(SandboxConfig {
@@ -215,23 +221,23 @@ async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
         ..SandboxConfig::default()
     })
     .await
-    .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    .map_err(|e| format!("cannot start the sandbox: {e}"))
+    .internal()?;
     let temp = std::env::temp_dir().join(format!("ferry-demo-{}", std::process::id()));
     let store = args.store.clone().unwrap_or_else(|| temp.join("ferry.db"));
     let start = sandbox.source(|s| s.first_time());
     let mut plans = Vec::new();
     for (file, text) in bundled::SCHEMES {
         // The sandbox's customer's org and project codes: demo values live with the demo.
-        let scheme = Scheme::load_str(file, text, &ferry_sandbox::demo_variable)
-            .map_err(|e| e.to_string())?;
+        let scheme = Scheme::load_str(file, text, &ferry_sandbox::demo_variable)?;
         plans.push(SchemePlan {
             scheme,
             start: Some(start.clone()),
         });
     }
-    let clients = Clients::new(&crate::run::sandbox_connectors(&sandbox))?;
-    let limits = crate::run::sandbox_limits(&sandbox);
-    let engine = Runtime::new(&store, plans, &clients, &limits, Settings::default())?;
+    let clients = Clients::new(&sandbox.connectors()).internal()?;
+    let limits = sandbox.rate_limits();
+    let engine = Runtime::new(&store, plans, &clients, &limits, Settings::default()).internal()?;
     if !args.json {
         writeln!(
             out,
@@ -239,8 +245,7 @@ async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
             orders,
             orders,
             store.display()
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
     }
     let bars = MultiProgress::with_draw_target(if args.json {
         ProgressDrawTarget::hidden()
@@ -249,7 +254,7 @@ async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
     });
     let style =
         ProgressStyle::with_template("{prefix:24} [{bar:30}] {pos:>6}/{len:6} {msg} {elapsed}")
-            .map_err(|e| e.to_string())?
+            .internal()?
             .progress_chars("=> ");
     let runs = engine.schemes.iter().enumerate().map(|(index, run)| {
         let bar = Arc::new(bars.add(ProgressBar::new(0)));
@@ -273,7 +278,7 @@ async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
     let summaries = futures_util::future::join_all(runs).await;
     let mut results = Vec::new();
     for (summary, run) in summaries.into_iter().zip(&engine.schemes) {
-        let summary = summary?;
+        let summary = summary.internal()?;
         let verification = sandbox.verify(&run.scheme);
         results.push(SchemeResult {
             summary,
@@ -289,8 +294,8 @@ async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
     if args.store.is_none() {
         let _ = std::fs::remove_dir_all(&temp);
     }
-    print(&result, args.json, out).map_err(|e| e.to_string())?;
-    Ok(if result.ok { 0 } else { 1 })
+    print(&result, args.json, out)?;
+    Ok(if result.ok { 0 } else { EXIT_PROBLEMS })
 }
 
 fn print(result: &DemoResult, json: bool, out: &mut dyn Write) -> std::io::Result<()> {

@@ -4,6 +4,9 @@ use std::io::Write;
 
 use ferry_sandbox::{RateLimits, Sandbox, SandboxConfig};
 
+use crate::context::{async_runtime, wait_for_stop};
+use crate::error::{Blame, CliError};
+
 /// Options of `ferry sandbox`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,8 +36,9 @@ fn parse_unknowns(text: &str) -> Result<ferry_sandbox::Unknowns, String> {
     serde_json::from_str(text).map_err(|e| format!("--unknowns: {e}"))
 }
 
-pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
-    let runtime = crate::async_runtime()?;
+/// Starts the sandbox and serves until stopped.
+pub fn run(args: &Args, out: &mut dyn Write, _err: &mut dyn Write) -> Result<i32, CliError> {
+    let runtime = async_runtime()?;
     runtime.block_on(async {
         let config = SandboxConfig {
             seed: args.seed,
@@ -50,8 +54,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<i32, String> {
         };
         let sandbox = Sandbox::start(config)
             .await
-            .map_err(|e| format!("cannot start the sandbox on 127.0.0.1: {e}"))?;
-        print(&sandbox, args.json, out).map_err(|e| format!("cannot write: {e}"))?;
+            .map_err(|e| format!("cannot start the sandbox on 127.0.0.1: {e}"))
+            .internal()?;
+        print(&sandbox, args.json, out)?;
         wait_for_stop().await;
         Ok(0)
     })
@@ -78,26 +83,4 @@ fn print(sandbox: &Sandbox, json: bool, out: &mut dyn Write) -> std::io::Result<
         }
     }
     out.flush()
-}
-
-pub(crate) async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
