@@ -112,7 +112,7 @@ pub fn load_run(path: &Path) -> Result<Runtime, CliError> {
         &config.rate_limits,
         settings,
     )
-    .user()
+    .map_err(CliError::from)
 }
 
 /// Resolves on Ctrl-C or SIGTERM (how a service manager stops a process).

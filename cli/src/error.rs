@@ -33,6 +33,8 @@ pub struct CliError {
     pub domain: Domain,
     /// What went wrong and, where known, what to do.
     pub message: String,
+    /// Whether the same command may pass later (an outage) or not until something changes.
+    pub retry: RetryHint,
 }
 
 impl CliError {
@@ -41,6 +43,7 @@ impl CliError {
         CliError {
             domain: Domain::User,
             message: message.to_string(),
+            retry: RetryHint::Never,
         }
     }
 
@@ -49,6 +52,7 @@ impl CliError {
         CliError {
             domain: Domain::External,
             message: message.to_string(),
+            retry: RetryHint::Later,
         }
     }
 
@@ -57,6 +61,7 @@ impl CliError {
         CliError {
             domain: Domain::Internal,
             message: message.to_string(),
+            retry: RetryHint::Never,
         }
     }
 
@@ -65,6 +70,7 @@ impl CliError {
         CliError {
             domain: error.domain(),
             message: error.to_string(),
+            retry: error.retry_hint(),
         }
     }
 
@@ -90,10 +96,7 @@ impl Classified for CliError {
     }
 
     fn retry_hint(&self) -> RetryHint {
-        match self.domain {
-            Domain::External => RetryHint::Later,
-            Domain::User | Domain::Internal => RetryHint::Never,
-        }
+        self.retry
     }
 }
 
@@ -105,6 +108,12 @@ impl From<ferry_common::SchemeError> for CliError {
 
 impl From<ferry_common::engine::StoreError> for CliError {
     fn from(e: ferry_common::engine::StoreError) -> Self {
+        CliError::classified(&e)
+    }
+}
+
+impl From<ferry_common::embedded::RuntimeError> for CliError {
+    fn from(e: ferry_common::embedded::RuntimeError) -> Self {
         CliError::classified(&e)
     }
 }

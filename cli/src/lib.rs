@@ -214,6 +214,30 @@ mod tests {
                     }
                 }
             }
+            // A child module named bare (`aws::AwsBackend` in `backend/mod.rs`) is a reference too.
+            if is_mod {
+                for line in code.lines() {
+                    let declared = line.trim_start().trim_start_matches("pub ");
+                    let Some(child) = declared
+                        .strip_prefix("mod ")
+                        .and_then(|rest| rest.strip_suffix(';'))
+                    else {
+                        continue;
+                    };
+                    let named = format!("{child}::");
+                    let used = code.match_indices(&named).any(|(at, _)| {
+                        !code
+                            .get(..at)
+                            .and_then(|before| before.chars().last())
+                            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                    });
+                    let mut path: Vec<&str> = here.iter().map(String::as_str).collect();
+                    path.push(child);
+                    if used && let Some(target) = file_of(root, &path) {
+                        targets.insert(target);
+                    }
+                }
+            }
             graph.insert(file, targets);
         }
         graph
@@ -264,6 +288,10 @@ mod tests {
         // The layers the crate's doc comment promises.
         let uses = |from: &str, to: &str| graph[&root.join(from)].contains(&root.join(to));
         assert!(uses("commands/status.rs", "backend/mod.rs"));
+        assert!(
+            uses("backend/mod.rs", "backend/embedded.rs"),
+            "bare child paths count"
+        );
         assert!(!uses("backend/mod.rs", "commands/mod.rs"));
     }
 }

@@ -6,9 +6,59 @@
 use serde::Serialize;
 
 use crate::Scheme;
+use crate::connector::CallError;
 use crate::engine::{
-    Pacer, RecordState, RecordStore, SourceApi, SyncRecord, TargetApi, Window, scan,
+    Pacer, PollError, RecordState, RecordStore, SourceApi, StoreError, SyncRecord, TargetApi,
+    Window, scan,
 };
+use crate::error::{Classified, Domain, RetryHint};
+
+/// Why a reconciliation stopped: the source, the store or the target failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Reading a day from the source failed.
+    #[error("reconcile {scheme}: {error}")]
+    Source {
+        /// The scheme.
+        scheme: String,
+        /// What failed.
+        error: PollError,
+    },
+    /// Reading the records failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Asking the target for a bill failed.
+    #[error("look-up of {number} in the target: {error}")]
+    Target {
+        /// The bill number asked for.
+        number: String,
+        /// What failed.
+        error: CallError,
+    },
+    /// A source document or a day that cannot be read (a bug, or a date past the calendar).
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+impl Classified for ReconcileError {
+    fn domain(&self) -> Domain {
+        match self {
+            ReconcileError::Source { error, .. } => error.domain(),
+            ReconcileError::Store(e) => e.domain(),
+            ReconcileError::Target { error, .. } => error.domain(),
+            ReconcileError::Unreadable(_) => Domain::Internal,
+        }
+    }
+
+    fn retry_hint(&self) -> RetryHint {
+        match self {
+            ReconcileError::Source { error, .. } => error.retry_hint(),
+            ReconcileError::Store(e) => e.retry_hint(),
+            ReconcileError::Target { error, .. } => error.retry_hint(),
+            ReconcileError::Unreadable(_) => RetryHint::Never,
+        }
+    }
+}
 use crate::time::{self, from_beijing, to_beijing};
 
 /// What a reconciliation reads for one scheme: where its documents come from, where they go, and
@@ -75,7 +125,7 @@ pub struct Reconciliation {
 pub async fn compare<S, A, T>(
     sides: Sides<'_, S, A, T>,
     range: Window,
-) -> Result<Reconciliation, String>
+) -> Result<Reconciliation, ReconcileError>
 where
     S: RecordStore,
     A: SourceApi,
@@ -100,7 +150,10 @@ where
             .expect("a day's bounds are ordered");
         let documents = scan(sides.scheme, sides.source, window)
             .await
-            .map_err(|e| format!("reconcile {scheme}: {e}"))?;
+            .map_err(|error| ReconcileError::Source {
+                scheme: scheme.to_owned(),
+                error,
+            })?;
         let mut day = Day {
             day: day_start.date().to_string(),
             ..Day::default()
@@ -113,7 +166,7 @@ where
         day_start = day_start
             .date()
             .tomorrow()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| ReconcileError::Unreadable(e.to_string()))?
             .to_datetime(jiff::civil::Time::midnight());
     }
     Ok(result)
@@ -125,7 +178,7 @@ async fn check_document<S, A, T>(
     raw: &serde_json::Value,
     day: &mut Day,
     differences: &mut Vec<Difference>,
-) -> Result<(), String>
+) -> Result<(), ReconcileError>
 where
     S: RecordStore,
     T: TargetApi,
@@ -141,13 +194,11 @@ where
         });
         return Ok(());
     };
-    let doc = parsed.map_err(|e| format!("a source document of {}: {e}", day.day))?;
+    let doc = parsed.map_err(|e| {
+        ReconcileError::Unreadable(format!("a source document of {}: {e}", day.day))
+    })?;
     let version = mapper.document_version(&doc).unwrap_or_default();
-    let record = sides
-        .store
-        .record(sides.scheme.id(), &key)
-        .await
-        .map_err(|e| e.to_string())?;
+    let record = sides.store.record(sides.scheme.id(), &key).await?;
     let body = mapper.map(&doc).ok();
     let number = body
         .as_ref()
@@ -169,7 +220,10 @@ where
             .target
             .find(&number)
             .await
-            .map_err(|e| format!("look-up of {number} in the target: {e}"))?
+            .map_err(|error| ReconcileError::Target {
+                number: number.clone(),
+                error,
+            })?
             .map(|bill| bill.id)
     };
     if found.is_some() {

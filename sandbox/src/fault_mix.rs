@@ -239,6 +239,7 @@ impl Mix<'_> {
             &self.sandbox.rate_limits(),
             settings(),
         )
+        .map_err(|e| e.to_string())
     }
 
     fn set_rates(&self) {
@@ -461,7 +462,10 @@ async fn until(done: impl Fn() -> bool) {
 
 /// Pushes scheme `index` until its queue is empty.
 async fn drain(runtime: &Runtime, index: usize, tally: &mut Tally) -> Result<(), String> {
-    runtime.drain(index, tally, Duration::from_secs(300)).await
+    runtime
+        .drain(index, tally, Duration::from_secs(300))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Sends every waiting message again: the at-least-once delivery of a real queue.

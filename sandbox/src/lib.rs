@@ -394,10 +394,10 @@ impl Sandbox {
     /// The targets' per-minute limits, per target connector.
     pub fn rate_limits(&self) -> std::collections::HashMap<String, u32> {
         let limits = &self.state.config.limits;
-        std::collections::HashMap::from([
-            ("kingdee".to_owned(), limits.kingdee),
-            ("yonyou".to_owned(), limits.yonyou),
-        ])
+        TARGET_PLAYS
+            .iter()
+            .map(|play| (play.connector.to_owned(), (play.limit)(limits)))
+            .collect()
     }
 
     /// WDT connector settings for this sandbox, both transports.

@@ -851,6 +851,8 @@ pub struct TargetPlay {
     pub header: &'static str,
     /// The bills it holds.
     pub bills: fn(&crate::Sandbox) -> Vec<Bill>,
+    /// Its per-minute limit of target calls under `limits`.
+    pub limit: fn(&crate::RateLimits) -> u32,
 }
 
 /// Every target connector the sandbox speaks: a registered connector missing here fails the
@@ -862,6 +864,7 @@ pub const TARGET_PLAYS: &[TargetPlay] = &[
         save: crate::Endpoint::KingdeeSave,
         header: "",
         bills: crate::Sandbox::kingdee_bills,
+        limit: |limits| limits.kingdee,
     },
     TargetPlay {
         connector: "yonyou",
@@ -869,6 +872,7 @@ pub const TARGET_PLAYS: &[TargetPlay] = &[
         save: crate::Endpoint::YonyouSave,
         header: "/data",
         bills: crate::Sandbox::yonyou_orders,
+        limit: |limits| limits.yonyou,
     },
 ];
 

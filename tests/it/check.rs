@@ -38,6 +38,15 @@ fn structural_errors_name_the_key_and_its_place() {
         broken(KINGDEE, &[("transport: qimen", "transport: qimenx")]),
         ["broken.yaml:13:14: unknown variant `qimenx`, expected one of qimen, openapi2"]
     );
+    // Target connectors are the registry's: one it does not hold is refused, naming those it does.
+    let unknown = broken(KINGDEE, &[("connector: kingdee", "connector: sap")]);
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(
+        unknown[0].starts_with("broken.yaml:")
+            && unknown[0]
+                .ends_with(": unknown target connector `sap`, expected one of kingdee, yonyou"),
+        "{unknown:?}"
+    );
     assert_eq!(
         broken(KINGDEE, &[("page_size: 100", "page_size: lots")]),
         ["broken.yaml:20:14: expected a whole number, found `lots`"]

@@ -24,7 +24,8 @@ async fn wrong_then_right(sandbox: &Sandbox, name: &str, secret: &str, expect: &
     assert!(right.contains(secret));
     let config = dir.write("ferry.yaml", &right.replace(secret, "not-the-secret"));
     let run = ferry_async(&["run", &config, "--once"]).await;
-    assert_ne!(run.code, 0, "{run:?}");
+    // Refused credentials are the connector's settings: the user's move, not a retry's.
+    assert_eq!(run.code, ferry_cli::error::EXIT_USER, "{run:?}");
     let said = format!("{}{}", run.stdout, run.stderr);
     for text in expect {
         assert!(said.contains(text), "{name}: '{text}' not in {said}");

@@ -419,7 +419,7 @@ async fn bad_documents_are_recorded_with_their_reason_and_block_nothing() {
         .faults()
         .script(Endpoint::WdtQuery, [Fault::Malformed; 3]);
     let runtime = process(&sandbox, &dir);
-    let error = runtime.poll(0, &|_| {}).await.unwrap_err();
+    let error = runtime.poll(0, &|_| {}).await.unwrap_err().to_string();
     assert!(
         error.contains("poll wdt-trades-to-kingdee: source:") && error.contains("JSON"),
         "{error}"

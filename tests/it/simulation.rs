@@ -70,7 +70,14 @@ struct Simulation {
     mappings: Vec<Arc<MappingStats>>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// This scenario's turn: one simulation at a time (see [`TURN`]).
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
+
+/// Scenarios take turns. Each runs Lambda processes on a clock shortened 60 times, where a
+/// production function has its own CPU: two scenarios side by side on two cores starve each
+/// other's functions past their scaled deadlines, which measures the test machine, not Ferry.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How much shorter than real every timing and limit is: a push timeout of 1 s is as short as it
 /// goes (the functions refuse shorter ones: their half-second flush would leave no document's worth).
@@ -96,6 +103,7 @@ impl Setup {
 
 impl Simulation {
     async fn start(setup: Setup, adjust: impl FnOnce(&mut ferry_sandbox::SandboxConfig)) -> Self {
+        let turn = TURN.lock().await;
         let scale = Scale { k: K };
         let sandbox = spawn_sandbox(setup.documents, |config| {
             // The vendors' real limits, over a minute shortened k times.
@@ -176,6 +184,7 @@ impl Simulation {
             stopped,
         )));
         Simulation {
+            _turn: turn,
             sandbox,
             world,
             scale,

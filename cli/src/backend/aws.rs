@@ -199,6 +199,6 @@ impl AwsBackend {
         };
         ferry_common::reconcile::compare(sides, range)
             .await
-            .external()
+            .map_err(|e| CliError::classified(&e))
     }
 }

@@ -5,7 +5,7 @@ use ferry_common::embedded::Runtime;
 use ferry_common::reconcile::{Reconciliation, Sides, compare};
 
 use super::requeue::{Refetched, Requeue};
-use crate::error::{Blame, CliError};
+use crate::error::CliError;
 
 /// The files each scheme was loaded from, by the version of their content.
 pub(super) fn files(runtime: &Runtime) -> Vec<(String, String)> {
@@ -22,7 +22,7 @@ pub(super) async fn requeue(
     scheme: &str,
     what: Requeue,
 ) -> Result<Refetched, CliError> {
-    let run = &runtime.schemes[runtime.index_of(scheme).user()?];
+    let run = &runtime.schemes[runtime.index_of(scheme)?];
     let mut poller = runtime.poller(run, &|_| {});
     let (report, not_found) = match what {
         Requeue::Window(window) => (poller.resync_window(window).await, Vec::new()),
@@ -49,7 +49,7 @@ pub(super) async fn reconcile(
     scheme: &str,
     range: ferry_common::engine::Window,
 ) -> Result<Reconciliation, CliError> {
-    let run = &runtime.schemes[runtime.index_of(scheme).user()?];
+    let run = &runtime.schemes[runtime.index_of(scheme)?];
     let sides = Sides {
         scheme: &run.scheme,
         source: &run.source,
@@ -57,5 +57,7 @@ pub(super) async fn reconcile(
         pacer: run.pacer.as_deref(),
         store: &runtime.store,
     };
-    compare(sides, range).await.external()
+    compare(sides, range)
+        .await
+        .map_err(|e| CliError::classified(&e))
 }

@@ -82,7 +82,7 @@ macro_rules! with_queue {
     ($backend:expr, $scheme:expr, $q:ident, $blame:ident => $body:expr) => {
         match $backend {
             Backend::Local(runtime) => {
-                let $q = &runtime.schemes[runtime.index_of($scheme).user()?].queue;
+                let $q = &runtime.schemes[runtime.index_of($scheme)?].queue;
                 let $blame = CliError::internal;
                 $body
             }
@@ -273,9 +273,8 @@ impl Backend {
         match self {
             Backend::Local(runtime) => {
                 runtime
-                    .drain(runtime.index_of(scheme).user()?, tally, PATIENCE)
-                    .await
-                    .internal()?;
+                    .drain(runtime.index_of(scheme)?, tally, PATIENCE)
+                    .await?;
                 Ok(true)
             }
             #[cfg(feature = "aws")]

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ferry_common::bundled;
 use ferry_common::engine::{DocumentOutcome, PageEvent};
-use ferry_common::{Scheme, bundled};
 use ferry_sandbox::{RateLimits, Sandbox, SandboxConfig, Verification};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -226,18 +226,17 @@ async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, CliError> {
     let temp = std::env::temp_dir().join(format!("ferry-demo-{}", std::process::id()));
     let store = args.store.clone().unwrap_or_else(|| temp.join("ferry.db"));
     let start = sandbox.source(|s| s.first_time());
-    let mut plans = Vec::new();
-    for (file, text) in bundled::SCHEMES {
-        // The sandbox's customer's org and project codes: demo values live with the demo.
-        let scheme = Scheme::load_str(file, text, &ferry_sandbox::demo_variable)?;
-        plans.push(SchemePlan {
+    // The sandbox's customer's org and project codes: demo values live with the demo.
+    let plans = bundled::load_all(&ferry_sandbox::demo_variable)?
+        .into_iter()
+        .map(|scheme| SchemePlan {
             scheme,
             start: Some(start.clone()),
-        });
-    }
+        })
+        .collect();
     let clients = Clients::new(&sandbox.connectors()).internal()?;
     let limits = sandbox.rate_limits();
-    let engine = Runtime::new(&store, plans, &clients, &limits, Settings::default()).internal()?;
+    let engine = Runtime::new(&store, plans, &clients, &limits, Settings::default())?;
     if !args.json {
         writeln!(
             out,
@@ -278,7 +277,7 @@ async fn demo(args: &Args, out: &mut dyn Write) -> Result<i32, CliError> {
     let summaries = futures_util::future::join_all(runs).await;
     let mut results = Vec::new();
     for (summary, run) in summaries.into_iter().zip(&engine.schemes) {
-        let summary = summary.internal()?;
+        let summary = summary?;
         let verification = sandbox.verify(&run.scheme);
         results.push(SchemeResult {
             summary,

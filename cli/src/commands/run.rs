@@ -8,7 +8,7 @@ use std::time::Duration;
 use ferry_common::embedded::SchemeSummary;
 
 use crate::context::{async_runtime, load_run, wait_for_stop};
-use crate::error::{Blame, CliError, EXIT_PROBLEMS};
+use crate::error::CliError;
 
 /// Options of `ferry run`.
 #[derive(Debug, clap::Args)]
@@ -33,7 +33,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32,
     let runtime = async_runtime()?;
     runtime.block_on(async {
         // A scheme's first run reads from a start someone chose, never a silent guess.
-        for (id, start) in engine.settle_first_starts(args.from_now).await.user()? {
+        for (id, start) in engine.settle_first_starts(args.from_now).await? {
             writeln!(
                 err,
                 "{id}: first run reads from {start} (Beijing time, --from-now)"
@@ -41,7 +41,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32,
         }
         // Claims a stopped run left: their documents cannot be pushed before the claims lapse.
         // Said up front, so a run that waits for them is not mistaken for a hung one.
-        let (claims, wait) = engine.stopped_claims().await.internal()?;
+        let (claims, wait) = engine.stopped_claims().await?;
         if claims > 0 {
             let secs = wait.as_secs_f64().ceil() as u64;
             writeln!(
@@ -57,17 +57,18 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32,
             );
         }
         if args.once {
-            let mut failed = false;
+            // Every scheme gets its run; the exit code is the first failure's (whose move it is).
+            let mut failed: Option<CliError> = None;
             for index in 0..engine.schemes.len() {
                 match engine.sync_once(index, &|_| {}, &|_| {}).await {
                     Ok(summary) => print(&summary, args.json, out)?,
                     Err(e) => {
-                        failed = true;
                         writeln!(out, "{e}")?;
+                        failed.get_or_insert(CliError::from(e));
                     }
                 }
             }
-            return Ok(if failed { EXIT_PROBLEMS } else { 0 });
+            return Ok(failed.map_or(0, |e| e.exit_code()));
         }
         let mut next: Vec<tokio::time::Instant> =
             vec![tokio::time::Instant::now(); engine.schemes.len()];

@@ -90,7 +90,7 @@ impl Reader<'_> {
     fn text(&self, name: &str) -> Result<String, StoreError> {
         match self.item.get(name) {
             Some(AttributeValue::S(v)) => Ok(v.clone()),
-            _ => Err(StoreError::new(
+            _ => Err(StoreError::remote(
                 format!("read {}", self.what),
                 format!("attribute {name} is missing or not a string"),
             )),
@@ -117,7 +117,7 @@ impl Reader<'_> {
 
     fn number(&self, name: &str) -> Result<i64, StoreError> {
         self.optional_number(name).ok_or_else(|| {
-            StoreError::new(
+            StoreError::remote(
                 format!("read {}", self.what),
                 format!("attribute {name} is missing or not a number"),
             )
@@ -135,7 +135,7 @@ fn record_of(item: &Item) -> Result<SyncRecord, StoreError> {
         scheme: r.text("scheme")?,
         key: r.text("key")?,
         state: RecordState::parse(&state).ok_or_else(|| {
-            StoreError::new("read sync record", format!("unknown state '{state}'"))
+            StoreError::remote("read sync record", format!("unknown state '{state}'"))
         })?,
         hash: r.text_or_empty("hash"),
         version: r.text_or_empty("version"),
@@ -177,7 +177,7 @@ fn lost_race<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
 }
 
 fn failure<E: std::error::Error + 'static>(operation: String, error: E) -> StoreError {
-    StoreError::new(operation, DisplayErrorContext(error))
+    StoreError::remote(operation, DisplayErrorContext(error))
 }
 
 /// A conditional write's outcome: `true` written, `false` its condition failed (someone else won).
@@ -683,7 +683,7 @@ impl HistoryLog for DynamoStore {
             let put = PutRequest::builder()
                 .set_item(Some(item))
                 .build()
-                .map_err(|e| StoreError::new("append history", e))?;
+                .map_err(|e| StoreError::remote("append history", e))?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
         for chunk in requests.chunks(WRITE_BATCH) {
@@ -706,7 +706,7 @@ impl HistoryLog for DynamoStore {
                     // Throttled: back off as the DynamoDB guide asks, then send the rest.
                     attempt += 1;
                     if attempt > 8 {
-                        return Err(StoreError::new(
+                        return Err(StoreError::remote(
                             "append history",
                             format!(
                                 "{} events unprocessed after {attempt} attempts",

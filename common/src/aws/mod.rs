@@ -39,13 +39,6 @@ pub enum DeploymentError {
     Aws(String),
 }
 
-impl From<String> for DeploymentError {
-    /// A settings problem, as `DeploymentConfig::from_env` and the timing checks report them.
-    fn from(message: String) -> Self {
-        DeploymentError::Config(message)
-    }
-}
-
 impl crate::error::Classified for DeploymentError {
     fn domain(&self) -> crate::Domain {
         match self {
@@ -354,7 +347,7 @@ impl Deployment {
         }
         if schemes.iter().any(|s| !s.missing_variables.is_empty()) {
             // Only now is the secret read at start: its `variables` may hold the rest.
-            let (_, connectors) = secrets.get().await.map_err(DeploymentError::Aws)?;
+            let (_, connectors) = secrets.get().await?;
             let with_secret =
                 |key: &str| deployed(key).or_else(|| connectors.variables.get(key).cloned());
             let mut reloaded = load(&with_secret)?;
@@ -406,6 +399,23 @@ impl Deployment {
     pub fn with_http(mut self, http: HttpSettings) -> Deployment {
         self.http = http;
         self
+    }
+
+    /// What a Lambda builds once per execution environment: the configuration from its
+    /// environment, the deployment over the SDK's default configuration, and the timing checks.
+    /// An error is logged with its domain (a settings mistake is not an outage) and returned, so
+    /// the function's init fails naming it.
+    pub async fn for_lambda() -> Result<Deployment, DeploymentError> {
+        let start = async {
+            let config = DeploymentConfig::from_env().map_err(DeploymentError::Config)?;
+            let deployment = Deployment::new(&sdk_config().await, config).await?;
+            // Settings that cannot work together stop the function at start, each problem named.
+            deployment.check_timing().map_err(DeploymentError::Config)?;
+            Ok(deployment)
+        };
+        start
+            .await
+            .inspect_err(|e| logging::error("the function cannot start", e))
     }
 
     /// Checks the timing settings the functions run with against each other and the queues
@@ -506,14 +516,19 @@ impl Deployment {
     /// read (every few minutes) finds a new version of it.
     pub async fn connected(&self) -> Result<Arc<Connected>, DeploymentError> {
         let mut current = self.connected.lock().await;
-        let (version, connectors) = self.secrets.get().await.map_err(DeploymentError::Aws)?;
+        let (version, connectors) = self.secrets.get().await?;
         if let Some(connected) = current.as_ref()
             && connected.version == version
         {
             return Ok(connected.clone());
         }
-        let clients = Clients::with_http(&connectors, self.http.clone())?;
-        let fresh = Arc::new(self.assemble(version, &clients)?);
+        // The secret's connector settings are the deployment's: a wrong one is a settings mistake.
+        let clients =
+            Clients::with_http(&connectors, self.http.clone()).map_err(DeploymentError::Config)?;
+        let fresh = Arc::new(
+            self.assemble(version, &clients)
+                .map_err(DeploymentError::Config)?,
+        );
         *current = Some(fresh.clone());
         Ok(fresh)
     }

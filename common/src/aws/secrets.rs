@@ -35,8 +35,13 @@ impl SecretCache {
         self.cached.lock().await.take();
     }
 
-    /// The secret's version id and connectors, from the cache while it is fresh.
-    pub async fn get(&self) -> Result<(String, std::sync::Arc<ConnectorsConfig>), String> {
+    /// The secret's version id and connectors, from the cache while it is fresh. Secrets Manager
+    /// failing is an AWS error (the next read may pass); a secret of the wrong shape is the
+    /// deployment's settings.
+    pub async fn get(
+        &self,
+    ) -> Result<(String, std::sync::Arc<ConnectorsConfig>), super::DeploymentError> {
+        use super::DeploymentError;
         let mut cached = self.cached.lock().await;
         if let Some((read_at, version, config)) = cached.as_ref()
             && read_at.elapsed() < self.ttl
@@ -49,14 +54,20 @@ impl SecretCache {
             .secret_id(&self.id)
             .send()
             .await
-            .map_err(|e| format!("read secret {}: {}", self.id, DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                DeploymentError::Aws(format!(
+                    "read secret {}: {}",
+                    self.id,
+                    DisplayErrorContext(e)
+                ))
+            })?;
         let text = reply.secret_string().ok_or_else(|| {
-            format!(
+            DeploymentError::Config(format!(
                 "secret {} holds no text (a JSON object is expected)",
                 self.id
-            )
+            ))
         })?;
-        let config = parse(&self.id, text)?;
+        let config = parse(&self.id, text).map_err(DeploymentError::Config)?;
         let version = reply.version_id().unwrap_or("-").to_owned();
         let config = std::sync::Arc::new(config);
         *cached = Some((Instant::now(), version.clone(), config.clone()));

@@ -32,7 +32,7 @@ pub struct SqsQueue {
 }
 
 fn failure<E: std::error::Error + 'static>(operation: String, error: E) -> StoreError {
-    StoreError::new(operation, DisplayErrorContext(error))
+    StoreError::remote(operation, DisplayErrorContext(error))
 }
 
 fn attribute(kind: &str, value: String) -> MessageAttributeValue {
@@ -80,7 +80,7 @@ impl SqsQueue {
                     .ok()
                     .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned))
                     .ok_or_else(|| {
-                        StoreError::new(
+                        StoreError::remote(
                             format!("read redrive policy of {url}"),
                             format!("no deadLetterTargetArn in {policy}"),
                         )
@@ -179,7 +179,7 @@ impl SqsQueue {
             }
             if let Some(f) = failed.iter().find(|f| f.sender_fault()) {
                 // The request itself is wrong (too large, bad attribute): no retry helps.
-                return Err(StoreError::new(
+                return Err(StoreError::remote(
                     format!("send to {}", self.url),
                     format!("{}: {}", f.code(), f.message().unwrap_or("-")),
                 ));
@@ -187,7 +187,7 @@ impl SqsQueue {
             pending = failed.iter().filter_map(|f| f.id().parse().ok()).collect();
             tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
         }
-        Err(StoreError::new(
+        Err(StoreError::remote(
             format!("send to {}", self.url),
             format!(
                 "{} messages not accepted after {SEND_ATTEMPTS} attempts",

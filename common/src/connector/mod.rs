@@ -4,7 +4,7 @@
 //! Each connector folder has the same file roles: `config.rs` (credentials and endpoints),
 //! `sign.rs` (signatures, with the contract's test vectors in `tests.rs`), `wire.rs` (request and
 //! answer shapes, and how an answer is classified), `client.rs` (the calls), and `target.rs` or
-//! `source.rs` (the engine's port over the client, and the connector's entry in `registry`).
+//! `source.rs` (the engine's port over the client; a target's also holds its entry in `registry`).
 
 mod body;
 mod clients;

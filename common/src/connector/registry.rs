@@ -13,7 +13,7 @@ use crate::engine::AnyTarget;
 pub struct TargetEntry {
     /// The name schemes and catalog files use (`kingdee`).
     pub name: &'static str,
-    /// What people call the system, for messages and pages.
+    /// What people call the system, for messages (`scheme X writes to Kingdee, but ...`).
     pub title: &'static str,
     /// The catalog families its client serves, as (`target.protocol`, `target.update`): an API of
     /// one of these needs a catalog file only.

@@ -20,7 +20,9 @@ use rusqlite::Connection;
 use crate::engine::ports::StoreError;
 
 pub use queue::EmbeddedQueue;
-pub use runtime::{PushConfig, Runtime, SchemePlan, SchemeRuntime, SchemeSummary, Settings, Tally};
+pub use runtime::{
+    PushConfig, Runtime, RuntimeError, SchemePlan, SchemeRuntime, SchemeSummary, Settings, Tally,
+};
 
 pub use crate::engine::DEFAULT_MAX_RECEIVES;
 

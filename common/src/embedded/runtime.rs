@@ -21,6 +21,55 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::connector::Clients;
+use crate::engine::{PollError, StoreError};
+use crate::error::{Classified, Domain, RetryHint};
+
+/// Why the embedded runtime stopped, and whose move it is.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The configuration is wrong: a start, a scheme without connector settings, a scheme this
+    /// runtime does not run, a first run that names no start.
+    #[error("{0}")]
+    Config(String),
+    /// The store file failed (the disk, a lock, a damaged file).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A poll failed (the source, the store, or its request).
+    #[error("poll {scheme}: {error}")]
+    Poll {
+        /// The scheme polled.
+        scheme: String,
+        /// What failed (boxed: a call's error is large, and this one is rare).
+        error: Box<PollError>,
+    },
+    /// The target refused Ferry's credentials: pushing stopped, nothing was marked failed.
+    #[error("{0}")]
+    Blocked(String),
+    /// Messages were still queued when the patience ran out (a target slow or down).
+    #[error("{0}")]
+    Stalled(String),
+}
+
+impl Classified for RuntimeError {
+    fn domain(&self) -> Domain {
+        match self {
+            // Refused credentials are the connector's settings: a person fixes them.
+            RuntimeError::Config(_) | RuntimeError::Blocked(_) => Domain::User,
+            RuntimeError::Store(e) => e.domain(),
+            RuntimeError::Poll { error, .. } => error.domain(),
+            RuntimeError::Stalled(_) => Domain::External,
+        }
+    }
+
+    fn retry_hint(&self) -> RetryHint {
+        match self {
+            RuntimeError::Config(_) | RuntimeError::Blocked(_) => RetryHint::Never,
+            RuntimeError::Store(e) => e.retry_hint(),
+            RuntimeError::Poll { error, .. } => error.retry_hint(),
+            RuntimeError::Stalled(_) => RetryHint::Later,
+        }
+    }
+}
 
 /// Queue and retry tuning of the embedded default.
 #[derive(Clone, Debug, Deserialize)]
@@ -150,7 +199,7 @@ impl Runtime {
     pub async fn settle_first_starts(
         &mut self,
         from_now: bool,
-    ) -> Result<Vec<(String, String)>, String> {
+    ) -> Result<Vec<(String, String)>, RuntimeError> {
         let mut started_now = Vec::new();
         let mut refused = Vec::new();
         for run in &mut self.schemes {
@@ -158,9 +207,7 @@ impl Runtime {
                 continue;
             }
             let id = run.scheme.id().to_owned();
-            let cursor = crate::engine::CursorStore::cursor(&self.store, &id)
-                .await
-                .map_err(|e| e.to_string())?;
+            let cursor = crate::engine::CursorStore::cursor(&self.store, &id).await?;
             if cursor.position.is_some() {
                 continue;
             }
@@ -175,7 +222,7 @@ impl Runtime {
         if refused.is_empty() {
             return Ok(started_now);
         }
-        Err(format!(
+        Err(RuntimeError::Config(format!(
             "{} never ran and {} no start, so {} would read only the last lookback and \
              miss older documents: set `start` (Beijing time) for {} in the run configuration or \
              `window.start` in the scheme, or pass --from-now to read only what changes from now on",
@@ -187,7 +234,7 @@ impl Runtime {
                 "their first runs"
             },
             if refused.len() == 1 { "it" } else { "them" },
-        ))
+        )))
     }
 
     /// Opens the store and prepares each scheme with its connectors; `rate_limits` override the
@@ -198,20 +245,21 @@ impl Runtime {
         clients: &Clients,
         rate_limits: &std::collections::HashMap<String, u32>,
         settings: Settings,
-    ) -> Result<Runtime, String> {
-        let store = EmbeddedStore::open(store_path).map_err(|e| e.to_string())?;
+    ) -> Result<Runtime, RuntimeError> {
+        let store = EmbeddedStore::open(store_path)?;
         let mut pacers = TargetPacers::new(RATE_SHARE);
         let mut schemes = Vec::new();
         for plan in plans {
             let scheme = plan.scheme;
             let id = scheme.id().to_owned();
-            let (source, target) = endpoints_for(&scheme, clients, "connectors")?;
+            let (source, target) =
+                endpoints_for(&scheme, clients, "connectors").map_err(RuntimeError::Config)?;
             let connector = scheme.config.target.connector.value;
             let pacer = pacers.for_scheme(&scheme, rate_limits.get(connector.name()).copied());
             let start = match &plan.start {
                 Some(text) => Some(crate::time::from_beijing(
                     crate::time::parse_source_datetime(text)
-                        .map_err(|e| format!("start of scheme {id}: {e}"))?,
+                        .map_err(|e| RuntimeError::Config(format!("start of scheme {id}: {e}")))?,
                 )),
                 None => None,
             };
@@ -248,15 +296,14 @@ impl Runtime {
     /// Documents claimed by a run that stopped without finishing them (or by another run on this
     /// store): how many, and how long until the last of those claims lapses. Nothing can push
     /// them before; `ferry run` says so rather than waiting in silence.
-    pub async fn stopped_claims(&self) -> Result<(u64, Duration), String> {
+    pub async fn stopped_claims(&self) -> Result<(u64, Duration), RuntimeError> {
         let now = Timestamp::now();
         let (mut count, mut longest) = (0, Duration::ZERO);
         for run in &self.schemes {
             let claimed = self
                 .store
                 .list(run.scheme.id(), Some(RecordState::InProgress), usize::MAX)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             for record in claimed {
                 if let Some(until) = record.claim_until.filter(|t| *t > now) {
                     count += 1;
@@ -273,12 +320,15 @@ impl Runtime {
         &self,
         index: usize,
         on_page: &(dyn Fn(&PageEvent) + Send + Sync),
-    ) -> Result<PollReport, String> {
+    ) -> Result<PollReport, RuntimeError> {
         let run = &self.schemes[index];
         self.poller(run, on_page)
             .run(Timestamp::now())
             .await
-            .map_err(|e| format!("poll {}: {e}", run.scheme.id()))
+            .map_err(|error| RuntimeError::Poll {
+                scheme: run.scheme.id().to_owned(),
+                error: Box::new(error),
+            })
     }
 
     /// The poller of `run` (also for on-demand re-syncs).
@@ -311,13 +361,12 @@ impl Runtime {
         index: usize,
         tally: &mut Tally,
         on_document: &(dyn Fn(&DocumentOutcome) + Send + Sync),
-    ) -> Result<bool, String> {
+    ) -> Result<bool, RuntimeError> {
         let run = &self.schemes[index];
         let deliveries = run
             .queue
             .receive(self.settings.batch, self.settings.visibility)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if deliveries.is_empty() {
             return Ok(false);
         }
@@ -349,16 +398,15 @@ impl Runtime {
                     tally.redeliveries += 1;
                     run.queue.retry_after(&result.receipt, *delay).await
                 }
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
         }
         if let Some(reason) = blocked {
             // Every document would be refused the same way: stop pushing this target, loudly.
-            return Err(format!(
+            return Err(RuntimeError::Blocked(format!(
                 "{}: stopped pushing: {reason}. No document was marked failed; once the \
                  connector's settings are fixed, the next run pushes what is waiting.",
                 run.scheme.id()
-            ));
+            )));
         }
         Ok(true)
     }
@@ -370,7 +418,7 @@ impl Runtime {
         index: usize,
         tally: &mut Tally,
         patience: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), RuntimeError> {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             if self.push_batch(index, tally, &|_| {}).await? {
@@ -381,31 +429,28 @@ impl Runtime {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(format!(
+                return Err(RuntimeError::Stalled(format!(
                     "{depth} messages of {} still queued after {patience:?}",
                     self.schemes[index].scheme.id()
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
     /// Messages of scheme `index` waiting or in flight.
-    async fn depth(&self, index: usize) -> Result<u64, String> {
-        self.schemes[index]
-            .queue
-            .depth()
-            .await
-            .map_err(|e| e.to_string())
+    async fn depth(&self, index: usize) -> Result<u64, RuntimeError> {
+        Ok(self.schemes[index].queue.depth().await?)
     }
 
     /// The index of the scheme with id `id`, or an error naming the ones this runtime has.
-    pub fn index_of(&self, id: &str) -> Result<usize, String> {
+    pub fn index_of(&self, id: &str) -> Result<usize, RuntimeError> {
         scheme_position(
             self.schemes.iter().map(|s| s.scheme.id()),
             id,
             "this configuration",
         )
+        .map_err(RuntimeError::Config)
     }
 
     /// Polls scheme `index` once and pushes until its queue is empty (dead letters aside); poll
@@ -415,7 +460,7 @@ impl Runtime {
         index: usize,
         on_page: &(dyn Fn(&PageEvent) + Send + Sync),
         on_document: &(dyn Fn(&DocumentOutcome) + Send + Sync),
-    ) -> Result<SchemeSummary, String> {
+    ) -> Result<SchemeSummary, RuntimeError> {
         let polling = AtomicBool::new(true);
         let poll = async {
             let report = self.poll(index, on_page).await;
@@ -431,7 +476,7 @@ impl Runtime {
                 }
                 let depth = self.depth(index).await?;
                 if !still_polling && depth == 0 {
-                    return Ok::<_, String>(tally);
+                    return Ok::<_, RuntimeError>(tally);
                 }
                 tokio::time::sleep(Duration::from_millis(if depth == 0 { 20 } else { 100 })).await;
             }
@@ -440,12 +485,7 @@ impl Runtime {
         let tally = tally?;
         let report = report?;
         let run = &self.schemes[index];
-        let dead_letters = run
-            .queue
-            .dead_letters()
-            .await
-            .map_err(|e| e.to_string())?
-            .len() as u64;
+        let dead_letters = run.queue.dead_letters().await?.len() as u64;
         Ok(SchemeSummary {
             scheme: run.scheme.id().to_owned(),
             poll: report,

@@ -154,14 +154,14 @@ impl Classified for PollError {
     fn domain(&self) -> Domain {
         match self {
             PollError::Source(e) => e.domain(),
-            PollError::Store(_) => Domain::Internal,
+            PollError::Store(e) => e.domain(),
             PollError::Request(_) => Domain::User,
         }
     }
     fn retry_hint(&self) -> RetryHint {
         match self {
             PollError::Source(e) => e.retry_hint(),
-            PollError::Store(_) => RetryHint::Later,
+            PollError::Store(e) => e.retry_hint(),
             PollError::Request(_) => RetryHint::Never,
         }
     }

@@ -17,14 +17,26 @@ pub struct StoreError {
     pub operation: String,
     /// Why it failed.
     pub message: String,
+    /// Whose the store is: `Internal` for one on this machine (a disk, a database file),
+    /// `External` for a service (DynamoDB, SQS) that may be back later.
+    pub domain: Domain,
 }
 
 impl StoreError {
-    /// An error of `operation`.
+    /// An error of `operation` of a store on this machine.
     pub fn new(operation: impl Into<String>, message: impl std::fmt::Display) -> Self {
         StoreError {
             operation: operation.into(),
             message: message.to_string(),
+            domain: Domain::Internal,
+        }
+    }
+
+    /// An error of `operation` of a store that is a remote service.
+    pub fn remote(operation: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        StoreError {
+            domain: Domain::External,
+            ..StoreError::new(operation, message)
         }
     }
 }
@@ -39,7 +51,7 @@ impl std::error::Error for StoreError {}
 
 impl Classified for StoreError {
     fn domain(&self) -> Domain {
-        Domain::Internal
+        self.domain
     }
     fn retry_hint(&self) -> RetryHint {
         RetryHint::Later

@@ -1,10 +1,12 @@
 //! A push batch's deadline, hand-backs and same-key turns, against the in-memory store and a
 //! scripted target (no HTTP: what is pinned here is the batch's bookkeeping).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::*;
-use crate::engine::test_support::trades_scheme;
+use crate::engine::test_support::{delivery, pusher, trade, trades_scheme};
+
+const TRADES: &str = "wdt-trades-to-kingdee";
 use crate::memory::{Answer, MemoryStore, MemoryTarget, call_error};
 
 /// A target that takes `wait` per save and answers with `refuse`'s class, or success; bills are
@@ -15,53 +17,6 @@ fn scripted(wait: Duration, refuse: Option<FailureClass>) -> MemoryTarget {
         target.answer_every_send(Answer::Fail(call_error(class, "no")));
     }
     target
-}
-
-/// WDT trade `id`, from the sample.
-fn trade(id: u64) -> Value {
-    let text = include_str!("../../../samples/wdt-trade.json");
-    let mut doc: Value = serde_json::from_str(text).unwrap();
-    doc["trade_id"] = json!(id);
-    doc["trade_no"] = json!(format!("JY{id}"));
-    doc
-}
-
-fn delivery(id: &str, documents: &[Value], retries: u32) -> Delivery {
-    Delivery {
-        id: id.into(),
-        receipt: format!("receipt-{id}"),
-        body: json!({
-            "scheme": "wdt-trades-to-kingdee",
-            "page": 0,
-            "part": 0,
-            "retries": retries,
-            "documents": documents,
-        })
-        .to_string(),
-        receive_count: 1,
-    }
-}
-
-fn pusher<'a>(
-    scheme: &'a Scheme,
-    target: &'a MemoryTarget,
-    records: &'a MemoryStore,
-    deadline: Option<Deadline>,
-    limit: u32,
-) -> Pusher<'a, MemoryStore, MemoryTarget> {
-    Pusher {
-        scheme,
-        target,
-        records,
-        pacer: None,
-        claim_ttl: Duration::from_secs(60),
-        deadline,
-        backoff: Backoff {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(10),
-            limit,
-        },
-    }
 }
 
 /// The trade ids a continuation carries.
@@ -89,8 +44,8 @@ async fn a_batch_stops_starting_at_its_deadline_and_hands_back_exactly_the_rest(
     let trades: Vec<Value> = (1..=40).map(trade).collect();
     let results = pusher
         .push_batch(&[
-            delivery("m1", &trades[..20], 0),
-            delivery("m2", &trades[20..], 0),
+            delivery(TRADES, "m1", &trades[..20], 0),
+            delivery(TRADES, "m2", &trades[20..], 0),
         ])
         .await;
     let pushed: Vec<String> = results
@@ -142,7 +97,7 @@ async fn retries_come_back_with_a_growing_backoff_until_the_limit_then_the_queue
     let records = MemoryStore::new();
     let pusher = pusher(&scheme, &target, &records, None, 3);
     let results = pusher
-        .push_batch(&[delivery("m1", &[trade(1), trade(2)], 2)])
+        .push_batch(&[delivery(TRADES, "m1", &[trade(1), trade(2)], 2)])
         .await;
     match &results[0].next {
         Next::HandBack {
@@ -166,7 +121,9 @@ async fn retries_come_back_with_a_growing_backoff_until_the_limit_then_the_queue
         other => panic!("{other:?}"),
     }
     // Past the limit, the message itself is redelivered: its receives count toward the DLQ.
-    let results = pusher.push_batch(&[delivery("m2", &[trade(3)], 3)]).await;
+    let results = pusher
+        .push_batch(&[delivery(TRADES, "m2", &[trade(3)], 3)])
+        .await;
     assert!(
         matches!(results[0].next, Next::Redeliver(_)),
         "{:?}",
@@ -182,8 +139,8 @@ async fn a_document_twice_in_a_batch_takes_turns_instead_of_waiting_out_its_own_
     let pusher = pusher(&scheme, &target, &records, None, 10);
     let results = pusher
         .push_batch(&[
-            delivery("m1", &[trade(7)], 0),
-            delivery("m2", &[trade(7)], 0),
+            delivery(TRADES, "m1", &[trade(7)], 0),
+            delivery(TRADES, "m2", &[trade(7)], 0),
         ])
         .await;
     let outcomes: Vec<&DocumentOutcome> = results.iter().flat_map(|r| &r.documents).collect();

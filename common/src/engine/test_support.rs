@@ -1,7 +1,13 @@
 //! What the engine's unit tests share: the bundled schemes (one of them with another change
 //! policy), over the in-memory adapters of `crate::memory`.
 
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
 use crate::Scheme;
+use crate::engine::{Backoff, Deadline, Delivery, Pusher};
+use crate::memory::{MemoryStore, MemoryTarget};
 
 /// The variables every bundled scheme needs: the engine's tests need them set, not any particular
 /// value.
@@ -39,4 +45,54 @@ pub(crate) fn trades_scheme_on_change_conflict() -> Scheme {
     assert!(text.contains(policy), "the bundled scheme names its policy");
     let text = text.replacen(policy, "on_change: conflict", 1);
     Scheme::load_str(file, &text, &vars).unwrap()
+}
+
+/// WDT trade `id` from the sample, its bill number `JY{id}`.
+pub(crate) fn trade(id: u64) -> Value {
+    let text = include_str!("../../../samples/wdt-trade.json");
+    let mut doc: Value = serde_json::from_str(text).unwrap();
+    doc["trade_id"] = json!(id);
+    doc["trade_no"] = json!(format!("JY{id}"));
+    doc
+}
+
+/// A first delivery of a page message of `scheme` holding `documents`, after `retries` rounds.
+pub(crate) fn delivery(scheme: &str, id: &str, documents: &[Value], retries: u32) -> Delivery {
+    Delivery {
+        id: id.into(),
+        receipt: format!("receipt-{id}"),
+        body: json!({
+            "scheme": scheme,
+            "page": 0,
+            "part": 0,
+            "retries": retries,
+            "documents": documents,
+        })
+        .to_string(),
+        receive_count: 1,
+    }
+}
+
+/// A pusher over the in-memory store and target with no pacer, backoff from 100 ms to 10 s and
+/// `limit` rounds of retries.
+pub(crate) fn pusher<'a>(
+    scheme: &'a Scheme,
+    target: &'a MemoryTarget,
+    records: &'a MemoryStore,
+    deadline: Option<Deadline>,
+    limit: u32,
+) -> Pusher<'a, MemoryStore, MemoryTarget> {
+    Pusher {
+        scheme,
+        target,
+        records,
+        pacer: None,
+        claim_ttl: Duration::from_secs(60),
+        deadline,
+        backoff: Backoff {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+            limit,
+        },
+    }
 }

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::engine::test_support::{
-    stockouts_scheme, trades_scheme, trades_scheme_on_change_conflict,
+    self, delivery, stockouts_scheme, trade as sample_trade, trades_scheme,
+    trades_scheme_on_change_conflict,
 };
 use crate::memory::{Answer, Call, MemoryStore, MemoryTarget, Op, call_error};
 
@@ -23,10 +24,7 @@ const V2: &str = "2026-11-15 10:30:00";
 /// WDT trade `id` from the sample (bill number `JY{id}`), modified at `modified`, its customer
 /// service remark (a field the bill carries) set to `remark`: a different remark is new content.
 fn trade(id: u64, modified: &str, remark: Option<&str>) -> Value {
-    let text = include_str!("../../../samples/wdt-trade.json");
-    let mut doc: Value = serde_json::from_str(text).unwrap();
-    doc["trade_id"] = json!(id);
-    doc["trade_no"] = json!(format!("JY{id}"));
+    let mut doc = sample_trade(id);
     doc["modified"] = json!(modified);
     if let Some(remark) = remark {
         doc["cs_remark"] = json!(remark);
@@ -54,19 +52,7 @@ fn pusher<'a>(
     target: &'a MemoryTarget,
     store: &'a MemoryStore,
 ) -> MemoryPusher<'a> {
-    Pusher {
-        scheme,
-        target,
-        records: store,
-        pacer: None,
-        claim_ttl: Duration::from_secs(60),
-        deadline: None,
-        backoff: Backoff {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(10),
-            limit: 10,
-        },
-    }
+    test_support::pusher(scheme, target, store, None, 10)
 }
 
 fn raw(doc: &Value) -> Box<RawValue> {
@@ -137,15 +123,6 @@ fn reason_of(outcome: &DocumentOutcome) -> String {
 /// The change hash the pusher gives `doc`.
 fn hash_of(p: &MemoryPusher<'_>, doc: &Value) -> String {
     p.prepare(&doc.to_string()).ok().expect("mappable").hash
-}
-
-fn delivery(scheme: &str, id: &str, documents: &[Value]) -> Delivery {
-    Delivery {
-        id: id.into(),
-        receipt: format!("receipt-{id}"),
-        body: json!({"scheme": scheme, "page": 0, "part": 0, "documents": documents}).to_string(),
-        receive_count: 1,
-    }
 }
 
 // ---- sync: the verdict on a delivered version ----------------------------------------------------
@@ -1256,7 +1233,7 @@ async fn credentials_refused_in_a_batch_leaves_the_rest_unstarted() {
         trade(43, V1, None),
         trade(44, V1, None),
     ];
-    let results = p.push_batch(&[delivery(TRADES, "m1", &docs)]).await;
+    let results = p.push_batch(&[delivery(TRADES, "m1", &docs, 0)]).await;
     assert_eq!(results[0].documents.len(), 1);
     assert!(matches!(
         results[0].documents[0],
@@ -1374,7 +1351,7 @@ async fn unmappable_document_fails_and_neighbours_go_on() {
         unmappable_trade(48),
         trade(49, V1, None),
     ];
-    let results = p.push_batch(&[delivery(TRADES, "m1", &docs)]).await;
+    let results = p.push_batch(&[delivery(TRADES, "m1", &docs, 0)]).await;
     assert_eq!(results[0].next, Next::Done);
     let mut outcomes = results[0].documents.clone();
     outcomes.sort_by(|a, b| a.key().cmp(b.key()));
@@ -1525,7 +1502,7 @@ async fn message_of_another_scheme_is_failed_not_pushed() {
     let store = MemoryStore::new();
     let p = pusher(&scheme, &target, &store);
     let results = p
-        .push_batch(&[delivery(STOCKOUTS, "m1", &[stockout(54, V1, "gift")])])
+        .push_batch(&[delivery(STOCKOUTS, "m1", &[stockout(54, V1, "gift")], 0)])
         .await;
     assert_eq!(results[0].next, Next::Done);
     assert!(
@@ -1547,7 +1524,7 @@ async fn unreadable_message_is_failed_and_dropped() {
     let results = p
         .push_batch(&[Delivery {
             body: "not a page message".into(),
-            ..delivery(TRADES, "m1", &[])
+            ..delivery(TRADES, "m1", &[], 0)
         }])
         .await;
     assert_eq!(results[0].next, Next::Done);
@@ -1569,7 +1546,7 @@ async fn retried_document_alone_is_handed_back() {
     let p = pusher(&scheme, &target, &store);
     target.answer_sends([fail(FailureClass::Retryable, "busy")]);
     let docs = [trade(55, V1, None), trade(56, V1, None)];
-    let results = p.push_batch(&[delivery(TRADES, "m1", &docs)]).await;
+    let results = p.push_batch(&[delivery(TRADES, "m1", &docs, 0)]).await;
     match &results[0].next {
         Next::HandBack {
             body,

@@ -82,11 +82,6 @@ impl TargetConnector {
     pub fn name(self) -> &'static str {
         self.0
     }
-
-    /// The connector registered as `name`.
-    pub fn named(name: &str) -> Option<TargetConnector> {
-        crate::connector::registry::target(name).map(|entry| TargetConnector(entry.name))
-    }
 }
 
 /// The source side of a scheme.

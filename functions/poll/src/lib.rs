@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use ferry_common::Domain;
 use ferry_common::aws::metrics::{Metrics, Unit};
-use ferry_common::aws::{Deployment, SchemeParts};
+use ferry_common::aws::{Deployment, SchemeParts, logging};
 use ferry_common::engine::{PollReport, Poller, Window};
 use jiff::Timestamp;
 use lambda_runtime::{Context, Error, LambdaEvent};
@@ -196,7 +197,8 @@ pub fn time_left(deadline_ms: u64) -> Duration {
 pub async fn handle(deployment: &Deployment, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let (payload, context) = event.into_parts();
     let request = PollRequest::parse(&payload).map_err(|e| {
-        tracing::error!(error = %e, "refused poll payload");
+        // The caller's request is wrong: sending it again cannot pass.
+        logging::error_of("refused poll payload", &e, Domain::User, false);
         Error::from(e)
     })?;
     if request == PollRequest::Tick {
@@ -272,7 +274,9 @@ pub async fn poll(
     request: &PollRequest,
     context: &Context,
 ) -> Result<PollResponse, Error> {
-    let connected = deployment.connected().await?;
+    let connected = deployment.connected().await.inspect_err(|e| {
+        logging::error("connectors unavailable", e);
+    })?;
     let parts: &SchemeParts = connected.scheme(request.scheme())?;
     let span =
         tracing::info_span!("poll", scheme = request.scheme(), request_id = %context.request_id);
@@ -316,7 +320,7 @@ pub async fn poll(
             PollRequest::Keys { keys, .. } => ("keys", poller.resync_keys(keys).await),
         };
         let (report, not_found) = result.map_err(|e| {
-            ferry_common::aws::logging::error("poll failed", &e);
+            logging::error("poll failed", &e);
             Error::from(format!("poll {}: {e}", request.scheme()))
         })?;
         let mut metrics = Metrics::new(request.scheme());

@@ -103,7 +103,13 @@ pub async fn push(
             Err(e) if !scheme_id.is_empty() => {
                 // A scheme this deployment does not run: a configuration problem, not the
                 // document's. Retried until it dead-letters, where an operator finds it.
-                tracing::error!(scheme = %scheme_id, error = %e, "message for an unknown scheme");
+                tracing::error!(
+                    scheme = %scheme_id,
+                    error = %e,
+                    domain = ferry_common::Domain::User.as_str(),
+                    retryable = false,
+                    "message for an unknown scheme"
+                );
                 for (d, _) in &deliveries {
                     report.batch_item_failures.push(failure(&d.id));
                 }

@@ -16,7 +16,7 @@ use crate::engine::{Addressed, AnyTarget, Bill, TargetApi};
 /// The registry's entry: `target.connector: kingdee`.
 pub const TARGET: TargetEntry = TargetEntry {
     name: "kingdee",
-    title: "金蝶云星辰 (Kingdee jdy)",
+    title: "Kingdee",
     families: &[("kingdee-gateway", "entry-ids")],
     build,
 };

@@ -16,7 +16,7 @@ use crate::engine::{Addressed, AnyTarget, Bill, TargetApi};
 /// The registry's entry: `target.connector: yonyou`.
 pub const TARGET: TargetEntry = TargetEntry {
     name: "yonyou",
-    title: "用友BIP (Yonyou)",
+    title: "Yonyou",
     families: &[("yonyou-openapi", "line-status")],
     build,
 };
