@@ -2,6 +2,7 @@
 //! environment, an in-process `ferry` runner, and a field-by-field JSON comparison.
 
 pub mod aws;
+pub mod contract;
 pub mod lambda;
 
 use std::path::{Path, PathBuf};
