@@ -3,15 +3,17 @@
 //! commands over the embedded store or a deployment on AWS.
 //!
 //! Commands write to the given streams and return an exit status, so tests run them in-process.
-//! The modules form a tree: `lib` → `commands` → `backend` → `context` → `config`, with `output`
-//! and `error` below them all (a test keeps it so).
+//! The modules form a tree: `lib` → `commands` → `backend` → `context` → `config`, with `output`,
+//! `progress`, `logging` and `error` below them all (a test keeps it so).
 
 mod backend;
 mod commands;
 pub mod config;
 mod context;
 pub mod error;
+mod logging;
 mod output;
+mod progress;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -93,6 +95,15 @@ impl Command {
             Command::Reconcile(args) => reconcile::run(args, out, err),
         }
     }
+}
+
+/// The `ferry` process: its logs installed (JSON lines unless stderr is a terminal; errors only
+/// with `--quiet`), then [`run`] over the real arguments and streams.
+pub fn main() -> i32 {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    logging::init(args.iter().any(|a| a == "--quiet" || a == "-q"));
+    // Not locked for the whole run: log lines and progress lines are written from other threads.
+    run(args, &mut std::io::stdout(), &mut std::io::stderr())
 }
 
 /// Runs `ferry` with `args` (program name first); returns the exit status (`ferry --help` lists

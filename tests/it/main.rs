@@ -12,6 +12,7 @@ mod golden;
 mod invariants;
 mod ops;
 mod pipeline;
+mod progress;
 mod registry;
 mod schemes;
 mod settling;

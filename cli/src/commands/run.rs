@@ -1,14 +1,16 @@
 //! `ferry run CONFIG`: the self-hosted mode. Polls every scheme and pushes what it finds, once
 //! (`--once`: poll each scheme, drain the queues, exit) or on the schemes' intervals until stopped.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ferry_common::embedded::SchemeSummary;
+use ferry_common::engine::{DocumentOutcome, PageEvent};
 
 use crate::context::{async_runtime, load_run, wait_for_stop};
 use crate::error::CliError;
+use crate::progress::Progress;
 
 /// Options of `ferry run`.
 #[derive(Debug, clap::Args)]
@@ -25,43 +27,71 @@ pub struct Args {
     /// Without it such a scheme refuses to run, saying what to set.
     #[arg(long)]
     from_now: bool,
+    /// Print nothing but errors (for cron): no progress lines, no summaries, no log lines below
+    /// errors. The exit code says how it went.
+    #[arg(long, short = 'q')]
+    quiet: bool,
 }
 
 /// `ferry run`: polls and pushes the configured schemes until stopped (or once, with `--once`).
 pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, CliError> {
     let mut engine = load_run(&args.config)?;
     let runtime = async_runtime()?;
-    runtime.block_on(async {
+    // Progress lines only where a person watches: the process's own stderr, a terminal.
+    let draw = !args.quiet && crate::logging::owns_stderr() && std::io::stderr().is_terminal();
+    let ids = engine
+        .schemes
+        .iter()
+        .map(|run| run.scheme.id().to_owned())
+        .collect();
+    let progress = Progress::new(ids, draw);
+    let result = runtime.block_on(async {
         // A scheme's first run reads from a start someone chose, never a silent guess.
         for (id, start) in engine.settle_first_starts(args.from_now).await? {
-            writeln!(
-                err,
-                "{id}: first run reads from {start} (Beijing time, --from-now)"
-            )?;
+            tracing::info!(scheme = id, start, "first run reads from --from-now");
+            if !args.quiet {
+                writeln!(
+                    err,
+                    "{id}: first run reads from {start} (Beijing time, --from-now)"
+                )?;
+            }
         }
         // Claims a stopped run left: their documents cannot be pushed before the claims lapse.
         // Said up front, so a run that waits for them is not mistaken for a hung one.
         let (claims, wait) = engine.stopped_claims().await?;
         if claims > 0 {
             let secs = wait.as_secs_f64().ceil() as u64;
-            writeln!(
-                err,
-                "waiting {secs} s for {claims} claim{} of a stopped run to lapse (documents it was \
-                 pushing when it stopped; they are settled, never written twice)",
+            let why = format!(
+                "{claims} claim{} of a stopped run to lapse (documents it was pushing when it \
+                 stopped; they are settled, never written twice)",
                 if claims == 1 { "" } else { "s" }
-            )?;
-            tracing::warn!(
-                claims,
-                wait_s = secs,
-                "waiting for claims of a stopped run to lapse"
             );
+            if !args.quiet && !draw {
+                writeln!(err, "waiting {secs} s for {why}")?;
+            }
+            progress.waiting(wait, &why);
         }
+        let sync = |index: usize| {
+            let progress = &progress;
+            let engine = &engine;
+            async move {
+                let on_page = |event: &PageEvent| progress.page(index, event);
+                let on_document = |outcome: &DocumentOutcome| progress.document(index, outcome);
+                let result = engine.sync_once(index, &on_page, &on_document).await;
+                match &result {
+                    Ok(summary) => progress.caught_up(index, summary),
+                    Err(e) => progress.failed(index, e),
+                }
+                result
+            }
+        };
         if args.once {
             // Every scheme gets its run; the exit code is the first failure's (whose move it is).
             let mut failed: Option<CliError> = None;
             for index in 0..engine.schemes.len() {
-                match engine.sync_once(index, &|_| {}, &|_| {}).await {
-                    Ok(summary) => print(&summary, args.json, out)?,
+                match sync(index).await {
+                    Ok(summary) if !args.quiet => print(&summary, args.json, out)?,
+                    Ok(_) => {}
                     Err(e) => {
                         writeln!(out, "{e}")?;
                         failed.get_or_insert(CliError::from(e));
@@ -85,15 +115,20 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32,
                 _ = &mut stop => return Ok(0),
                 _ = tokio::time::sleep_until(due) => {}
             }
-            match engine.sync_once(index, &|_| {}, &|_| {}).await {
-                Ok(summary) => print(&summary, args.json, out)?,
-                Err(e) => tracing::error!(error = %e, "sync failed; retrying at the next interval"),
+            // A failure is logged and shown; the scheme tries again at its next interval.
+            if let Ok(summary) = sync(index).await
+                && !args.quiet
+            {
+                print(&summary, args.json, out)?;
             }
             let interval = Duration::try_from(engine.schemes[index].scheme.window.interval)
                 .unwrap_or(Duration::from_secs(300));
             next[index] = tokio::time::Instant::now() + interval;
+            progress.next_poll(index, interval);
         }
-    })
+    });
+    progress.finish();
+    result
 }
 
 fn print(summary: &SchemeSummary, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
