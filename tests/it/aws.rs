@@ -250,6 +250,7 @@ async fn dynamo_history_keeps_order_across_batch_writes() {
             what: format!("e{i}"),
             detail: format!("detail {i}"),
             target_id: (i == 5).then(|| "B5".to_owned()),
+            body: None,
         })
         .collect();
     store.append(events.clone()).await.unwrap();

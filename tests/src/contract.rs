@@ -125,6 +125,8 @@ pub async fn history_log(log: &impl HistoryLog, scheme: &str) {
         what: what.into(),
         detail: format!("{what} detail"),
         target_id: None,
+        // A write's event keeps the body it sent, Chinese text and all.
+        body: (what == "created").then(|| r#"{"billno":"JY1","remark":"礼品"}"#.to_owned()),
     };
     log.append(vec![
         event(0, "fetched"),
@@ -133,14 +135,16 @@ pub async fn history_log(log: &impl HistoryLog, scheme: &str) {
     ])
     .await
     .unwrap();
-    let latest: Vec<String> = log
-        .history(scheme, "k1", 2)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.what)
-        .collect();
-    assert_eq!(latest, ["retry", "created"]);
+    let latest = log.history(scheme, "k1", 2).await.unwrap();
+    assert_eq!(
+        latest.iter().map(|e| e.what.as_str()).collect::<Vec<_>>(),
+        ["retry", "created"]
+    );
+    assert_eq!(latest[0].body, None);
+    assert_eq!(
+        latest[1].body.as_deref(),
+        Some(r#"{"billno":"JY1","remark":"礼品"}"#)
+    );
     assert!(log.history(scheme, "k2", 10).await.unwrap().is_empty());
 }
 

@@ -165,6 +165,7 @@ fn event_of(item: &Item) -> Result<Event, StoreError> {
         what: r.text("what")?,
         detail: r.text_or_empty("detail"),
         target_id: r.optional_text("target_id"),
+        body: r.optional_text("body"),
     })
 }
 
@@ -678,6 +679,9 @@ impl HistoryLog for DynamoStore {
             item.insert("detail".into(), s(&e.detail));
             if let Some(id) = &e.target_id {
                 item.insert("target_id".into(), s(id));
+            }
+            if let Some(body) = &e.body {
+                item.insert("body".into(), s(body));
             }
             item.insert(EXPIRES_AT.into(), self.expiry(e.at, self.history_retention));
             let put = PutRequest::builder()

@@ -80,7 +80,8 @@ CREATE TABLE IF NOT EXISTS events (
     at        INTEGER NOT NULL,
     what      TEXT NOT NULL,
     detail    TEXT NOT NULL,
-    target_id TEXT
+    target_id TEXT,
+    body      TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_document ON events (scheme, key, id);
 ";
@@ -106,20 +107,22 @@ impl EmbeddedStore {
         // Stores made before records kept a look-up value (empty: such records are replayed by
         // window rather than by key) or the target's line ids (empty: asked of the target before
         // the next update) gain the column.
-        for (column, definition) in [
-            ("lookup", "lookup TEXT NOT NULL DEFAULT ''"),
-            ("lines", "lines TEXT NOT NULL DEFAULT ''"),
+        // Stores made before events kept the body a write sent gain that column too.
+        for (table, column, definition) in [
+            ("records", "lookup", "lookup TEXT NOT NULL DEFAULT ''"),
+            ("records", "lines", "lines TEXT NOT NULL DEFAULT ''"),
+            ("events", "body", "body TEXT"),
         ] {
             let present: bool = db
                 .query_row(
-                    "SELECT COUNT(*) FROM pragma_table_info('records') WHERE name = ?1",
-                    [column],
+                    "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                    [table, column],
                     |r| r.get::<_, i64>(0),
                 )
                 .map_err(|e| fail(&e))?
                 > 0;
             if !present {
-                db.execute_batch(&format!("ALTER TABLE records ADD COLUMN {definition}"))
+                db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {definition}"))
                     .map_err(|e| fail(&e))?;
             }
         }

@@ -268,8 +268,8 @@ impl HistoryLog for EmbeddedStore {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO events (scheme, key, at, what, detail, target_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO events (scheme, key, at, what, detail, target_id, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(fail)?;
             for e in &events {
@@ -279,7 +279,8 @@ impl HistoryLog for EmbeddedStore {
                     millis(e.at),
                     e.what,
                     e.detail,
-                    e.target_id
+                    e.target_id,
+                    e.body
                 ])
                 .map_err(fail)?;
             }
@@ -297,7 +298,7 @@ impl HistoryLog for EmbeddedStore {
         let fail = |e| StoreError::new(format!("read history {scheme}/{key}"), e);
         let mut stmt = db
             .prepare_cached(
-                "SELECT scheme, key, at, what, detail, target_id FROM events
+                "SELECT scheme, key, at, what, detail, target_id, body FROM events
                  WHERE scheme = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3",
             )
             .map_err(fail)?;
@@ -312,6 +313,7 @@ impl HistoryLog for EmbeddedStore {
                         what: r.get(3)?,
                         detail: r.get(4)?,
                         target_id: r.get(5)?,
+                        body: r.get(6)?,
                     })
                 },
             )

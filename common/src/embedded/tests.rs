@@ -178,6 +178,7 @@ async fn history_is_kept_per_document_in_order_and_older_stores_gain_the_lookup_
         what: what.into(),
         detail: String::new(),
         target_id: None,
+        body: None,
     };
     store
         .append(vec![event("k1", "fetched", 1), event("k2", "fetched", 1)])

@@ -582,6 +582,7 @@ where
                         what: "failed".into(),
                         detail: format!("fetched but not queued: {reason}"),
                         target_id: None,
+                        body: None,
                     }])
                     .await?;
                 break;

@@ -169,6 +169,10 @@ pub struct Event {
     pub detail: String,
     /// The target's id, when the event names one.
     pub target_id: Option<String>,
+    /// The exact body a write sent (on `created` and `updated`): what the target received, for
+    /// people asking why a bill looks as it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 /// Each document's history, appended to as the engine works and read back by people.

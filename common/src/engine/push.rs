@@ -111,6 +111,8 @@ pub enum DocumentOutcome {
         target_id: String,
         /// A new bill (`false`: an update, or a lost write found again).
         created: bool,
+        /// The exact body the write sent (from its write-ahead note), kept in its history event.
+        sent: Option<String>,
     },
     /// That exact content is in the target already.
     Unchanged {
@@ -682,6 +684,7 @@ where
                 origin.label.clone()
             },
             target_id: None,
+            body: None,
         });
         let (what, detail, target_id) = describe(outcome);
         events.push(Event {
@@ -695,6 +698,10 @@ where
                 detail
             },
             target_id,
+            body: match outcome {
+                DocumentOutcome::Pushed { sent, .. } => sent.clone(),
+                _ => None,
+            },
         });
     }
 
@@ -899,13 +906,14 @@ where
             let note = Note::parse(&text);
             match self.settle(&record, &note).await {
                 Ok(Settled::Applied(saved)) => {
-                    record.unsure = None;
                     record.target_id = Some(saved.target_id.clone());
                     record.lines = saved.lines.clone().unwrap_or_default();
                     if note.hash == doc.hash {
-                        // The lost write was this very content: nothing more to send.
+                        // The lost write was this very content: nothing more to send (its note,
+                        // cleared by `finish`, says what was sent).
                         return self.finish(record, Ok((saved, false))).await;
                     }
+                    record.unsure = None;
                 }
                 Ok(Settled::Exists(bill)) => {
                     record.unsure = None;
@@ -1156,12 +1164,17 @@ where
                 record.state = RecordState::Synced;
                 record.target_id = Some(saved.target_id.clone());
                 record.lines = saved.lines.unwrap_or_default();
-                record.unsure = None;
+                // The write's note held the exact body sent: it goes to the history, not the record.
+                let sent = record
+                    .unsure
+                    .take()
+                    .map(|text| Note::parse(&text).wire.to_string());
                 record.last_error = None;
                 DocumentOutcome::Pushed {
                     key: key.clone(),
                     target_id: saved.target_id,
                     created,
+                    sent,
                 }
             }
             Err(Stop::Conflict(reason)) => {

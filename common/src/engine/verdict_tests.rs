@@ -60,11 +60,11 @@ fn raw(doc: &Value) -> Box<RawValue> {
 }
 
 async fn push(p: &MemoryPusher<'_>, doc: &Value) -> DocumentOutcome {
-    p.push_document(&raw(doc), false).await
+    unsent(p.push_document(&raw(doc), false).await)
 }
 
 async fn replay(p: &MemoryPusher<'_>, doc: &Value) -> DocumentOutcome {
-    p.push_document(&raw(doc), true).await
+    unsent(p.push_document(&raw(doc), true).await)
 }
 
 fn fail<T>(class: FailureClass, message: &str) -> Answer<T> {
@@ -84,6 +84,25 @@ fn pushed(key: &str, target_id: &str, created: bool) -> DocumentOutcome {
         key: key.into(),
         target_id: target_id.into(),
         created,
+        sent: None,
+    }
+}
+
+/// The outcome without the body it sent (asserted on its own where it matters).
+fn unsent(outcome: DocumentOutcome) -> DocumentOutcome {
+    match outcome {
+        DocumentOutcome::Pushed {
+            key,
+            target_id,
+            created,
+            ..
+        } => DocumentOutcome::Pushed {
+            key,
+            target_id,
+            created,
+            sent: None,
+        },
+        other => other,
     }
 }
 
@@ -149,6 +168,36 @@ async fn new_document_is_created() {
     assert_eq!(record.revision, 2);
     assert_eq!(record.lines, target.bill("B1").unwrap().lines);
     assert_eq!(target.bill("B1").unwrap().body, target.sent()[0]);
+}
+
+#[tokio::test]
+async fn the_body_sent_is_kept_in_the_history_not_the_record() {
+    let scheme = trades_scheme();
+    let target = MemoryTarget::for_scheme(&scheme);
+    let store = MemoryStore::new();
+    let p = pusher(&scheme, &target, &store);
+    let results = p
+        .push_batch(&[delivery(TRADES, "m1", &[trade(60, V1, Some("gift"))], 0)])
+        .await;
+    let DocumentOutcome::Pushed {
+        sent: Some(sent), ..
+    } = &results[0].documents[0]
+    else {
+        panic!("{results:?}");
+    };
+    // Exactly what the target received.
+    assert_eq!(
+        serde_json::from_str::<Value>(sent).unwrap(),
+        target.sent()[0],
+        "the body sent"
+    );
+    let created = store
+        .events()
+        .into_iter()
+        .find(|e| e.key == "60" && e.what == "created")
+        .unwrap();
+    assert_eq!(created.body.as_deref(), Some(sent.as_str()));
+    assert_eq!(store.stored(TRADES, "60").unwrap().unsure, None);
 }
 
 #[tokio::test]

@@ -388,6 +388,7 @@ mod tests {
                     key: "2".into(),
                     target_id: "9".into(),
                     created: true,
+                    sent: None,
                 },
             ],
         };
