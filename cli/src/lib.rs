@@ -6,6 +6,7 @@
 //! The modules form a tree: `lib` → `commands` → `backend` → `context` → `config`, with `output`,
 //! `progress`, `logging` and `error` below them all (a test keeps it so).
 
+mod actions;
 mod backend;
 mod commands;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod error;
 mod logging;
 mod output;
 mod progress;
+mod web;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -21,7 +23,7 @@ use std::io::Write;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    check, demo, preview, reconcile, record, replay, resync, run, sandbox, status,
+    check, console, demo, preview, reconcile, record, replay, resync, run, sandbox, status,
 };
 use crate::error::{CliError, EXIT_CODES_HELP, EXIT_USER};
 
@@ -62,6 +64,9 @@ enum Command {
     /// Per day: documents in the source, synced, failed and found in the target, with every
     /// difference listed (对账).
     Reconcile(reconcile::Args),
+    /// A web console: each scheme's status, failures by reason, every document's history, and
+    /// replays, re-syncs and reconciliations from the browser (loopback unless given a token).
+    Console(console::Args),
 }
 
 impl Command {
@@ -78,6 +83,7 @@ impl Command {
             Command::Replay(_) => "replay",
             Command::Resync(_) => "resync",
             Command::Reconcile(_) => "reconcile",
+            Command::Console(_) => "console",
         }
     }
 
@@ -93,6 +99,7 @@ impl Command {
             Command::Replay(args) => replay::run(args, out, err),
             Command::Resync(args) => resync::run(args, out, err),
             Command::Reconcile(args) => reconcile::run(args, out, err),
+            Command::Console(args) => console::run(args, out, err),
         }
     }
 }

@@ -341,6 +341,7 @@ async fn save(
         &document,
         api.fields,
         state.config.refuse_rate,
+        &state.config.frozen_customers,
         unknowns.kingdee_left_out,
         unknowns.kingdee_duplicate,
     );

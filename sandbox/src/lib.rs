@@ -118,6 +118,9 @@ pub struct SandboxConfig {
     pub drift_rate: f64,
     /// Fraction of documents the targets refuse for good (a business rule; the same documents each time).
     pub refuse_rate: f64,
+    /// Kingdee customers that are frozen: a sales order for one is refused for good (`客户[X]已冻结`)
+    /// until a scheme maps its shop to another customer.
+    pub frozen_customers: Vec<String>,
     /// How long a `Timeout` fault holds the request before giving up.
     pub hang: Duration,
     /// How long a `Slow` fault delays the answer.
@@ -143,6 +146,7 @@ impl Default for SandboxConfig {
             resubmit_window: Duration::from_secs(3600),
             drift_rate: 0.0,
             refuse_rate: 0.0,
+            frozen_customers: Vec::new(),
             hang: Duration::from_secs(60),
             slow: Duration::from_millis(300),
             unknowns: Unknowns::default(),

@@ -244,6 +244,7 @@ impl KingdeeBook {
         body: &Value,
         fields: KingdeeFields,
         refuse_rate: f64,
+        frozen: &[String],
         left_out: LeftOutLines,
         duplicate: DuplicateRefusal,
     ) -> SaveResult {
@@ -276,7 +277,9 @@ impl KingdeeBook {
             }
         }
         let number = text(body, fields.number).to_owned();
-        if refused_by_rate(&number, refuse_rate) {
+        if refused_by_rate(&number, refuse_rate)
+            || frozen.iter().any(|c| c == text(body, fields.customer))
+        {
             return SaveResult::Rejected {
                 code: "BIZ_ERROR".into(),
                 message: format!("客户[{}]已冻结, 不能开单", text(body, fields.customer)),
@@ -736,6 +739,7 @@ mod tests {
             body,
             KINGDEE_V1,
             0.0,
+            &[],
             left_out,
             DuplicateRefusal::CombinedValue,
         )

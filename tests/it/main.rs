@@ -4,6 +4,7 @@ mod aws;
 mod check;
 mod cli;
 mod connectors;
+mod console;
 mod contract;
 mod credentials;
 mod deploy;

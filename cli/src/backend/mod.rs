@@ -119,6 +119,11 @@ impl Backend {
         )))
     }
 
+    /// Whether this is the embedded default (its files can be read again at will).
+    pub fn is_local(&self) -> bool {
+        matches!(self, Backend::Local(_))
+    }
+
     /// The ids of the schemes, in configuration order.
     pub fn scheme_ids(&self) -> Vec<String> {
         match self {
@@ -146,6 +151,48 @@ impl Backend {
             #[cfg(feature = "aws")]
             Backend::Aws(aws) => aws.files().await,
         }
+    }
+
+    /// The scheme `id` as loaded (its mapping, its target's rate limit), or an error naming the
+    /// ones this configuration runs.
+    pub fn scheme_def(&self, id: &str) -> Result<&ferry_common::Scheme, CliError> {
+        match self {
+            Backend::Local(runtime) => Ok(&runtime.schemes[runtime.index_of(id)?].scheme),
+            #[cfg(feature = "aws")]
+            Backend::Aws(aws) => {
+                let schemes = aws.deployment.schemes();
+                let at = scheme_position(schemes.iter().map(|s| s.id()), id, "this configuration")
+                    .user()?;
+                Ok(&schemes[at])
+            }
+        }
+    }
+
+    /// The source's documents whose look-up value is `value` (for a document page's preview).
+    pub async fn source_documents(
+        &self,
+        scheme: &str,
+        value: &str,
+    ) -> Result<Vec<Value>, CliError> {
+        let found = match self {
+            Backend::Local(runtime) => {
+                let run = &runtime.schemes[runtime.index_of(scheme)?];
+                ferry_common::engine::lookup(&run.scheme, &run.source, value).await
+            }
+            #[cfg(feature = "aws")]
+            Backend::Aws(aws) => {
+                let connected = aws
+                    .deployment
+                    .connected()
+                    .await
+                    .map_err(|e| CliError::classified(&e))?;
+                let parts = connected.scheme(scheme).user()?;
+                ferry_common::engine::lookup(&parts.scheme, &parts.source, value).await
+            }
+        };
+        found
+            .map(|(_, documents)| documents)
+            .map_err(|e| CliError::classified(&e))
     }
 
     /// `id` if the deployment runs that scheme, or an error naming the ones it runs.
@@ -241,6 +288,11 @@ impl Backend {
         limit: usize,
     ) -> Result<Vec<Event>, CliError> {
         with_store!(self, s, blame => s.history(scheme, key, limit).await.map_err(blame))
+    }
+
+    /// Appends events to documents' histories (the audit log is one).
+    pub async fn append(&self, events: Vec<Event>) -> Result<(), CliError> {
+        with_store!(self, s, blame => s.append(events).await.map_err(blame))
     }
 
     /// Messages of the scheme's queue waiting or in flight (on AWS the queue is the target's,

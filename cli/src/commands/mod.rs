@@ -2,6 +2,7 @@
 //! and returns the exit status (errors carry theirs: `crate::error`).
 
 pub mod check;
+pub mod console;
 pub mod demo;
 pub mod preview;
 pub mod reconcile;

@@ -3,10 +3,9 @@
 
 use std::io::Write;
 
-use ferry_common::engine::RecordState;
-
-use super::requeue_report::{self, RequeueReport};
-use crate::backend::{BackendArgs, Requeue, with_backend};
+use super::requeue_report;
+use crate::actions::{Actions, Replay};
+use crate::backend::{BackendArgs, with_backend};
 use crate::error::CliError;
 
 /// Options of `ferry replay`.
@@ -30,50 +29,16 @@ pub struct Args {
 /// `ferry replay SCHEME (--failed | --dead-letters | KEY...)`: push again, through the same claims
 /// and settling as any push, so a replay never creates a second bill.
 pub fn run(args: &Args, out: &mut dyn Write, _err: &mut dyn Write) -> Result<i32, CliError> {
+    let what = if args.dead_letters {
+        Replay::DeadLetters
+    } else if args.failed {
+        Replay::Failed
+    } else {
+        Replay::Keys(args.keys.clone())
+    };
     with_backend(&args.backend, |engine| async move {
         let scheme = engine.scheme(&args.scheme)?;
-        let scheme = scheme.as_str();
-        let mut result = RequeueReport::new(scheme);
-        if args.dead_letters {
-            result.queued = engine.redrive(scheme).await?;
-        } else {
-            let mut values = Vec::new();
-            if args.failed {
-                for record in engine
-                    .list(scheme, Some(RecordState::Failed), usize::MAX)
-                    .await?
-                {
-                    if record.lookup.is_empty() {
-                        result.not_fetchable.push(record.key);
-                    } else {
-                        values.push(record.lookup);
-                    }
-                }
-            }
-            for key in &args.keys {
-                match engine.find_record(scheme, key).await? {
-                    Some(record) if !record.lookup.is_empty() => values.push(record.lookup),
-                    // Unknown to the store: the value itself may be a look-up value.
-                    _ => values.push(key.clone()),
-                }
-            }
-            values.sort();
-            values.dedup();
-            if !values.is_empty() {
-                let done = engine
-                    .requeue(
-                        scheme,
-                        Requeue::Keys {
-                            keys: values,
-                            replay: true,
-                        },
-                    )
-                    .await
-                    .map_err(|e| e.with_context(&format!("replay {scheme}")))?;
-                result.record(done);
-            }
-        }
-        result.pushed_here = engine.drain(scheme, &mut result.push).await?;
+        let result = engine.replay(&scheme, &what).await?;
         requeue_report::print(&result, args.backend.json, out)?;
         Ok(0)
     })

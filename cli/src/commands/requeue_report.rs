@@ -2,55 +2,9 @@
 
 use std::io::Write;
 
-use ferry_common::embedded::Tally;
-use serde::Serialize;
-use serde_json::Value;
-
-use crate::backend::Refetched;
+use crate::actions::RequeueReport;
 use crate::error::CliError;
 use crate::output::print_json;
-
-/// What `ferry replay` and `ferry resync` did (also their `--json` form).
-#[derive(Debug, Serialize)]
-pub struct RequeueReport {
-    /// The scheme id.
-    pub scheme: String,
-    /// Documents fetched and queued (or dead letters put back).
-    pub queued: u64,
-    /// Values the source had no document for.
-    pub not_found: Vec<String>,
-    /// Records that cannot be fetched again (no look-up value known).
-    pub not_fetchable: Vec<String>,
-    /// The poll's report.
-    pub poll: Option<Value>,
-    /// Whether this process pushed what was queued (the embedded default) or left it to the push
-    /// function (AWS).
-    pub pushed_here: bool,
-    /// What pushing it did, when pushed here.
-    pub push: Tally,
-}
-
-impl RequeueReport {
-    /// A report of nothing done yet.
-    pub fn new(scheme: &str) -> RequeueReport {
-        RequeueReport {
-            scheme: scheme.to_owned(),
-            queued: 0,
-            not_found: Vec::new(),
-            not_fetchable: Vec::new(),
-            poll: None,
-            pushed_here: true,
-            push: Tally::default(),
-        }
-    }
-
-    /// Takes in what a re-fetch did.
-    pub fn record(&mut self, done: Refetched) {
-        self.queued = done.documents;
-        self.not_found = done.not_found;
-        self.poll = Some(done.report);
-    }
-}
 
 /// Prints the report: a line per scheme and one per document left out, or JSON.
 pub fn print(result: &RequeueReport, json: bool, out: &mut dyn Write) -> Result<(), CliError> {

@@ -5,7 +5,8 @@ use std::io::Write;
 
 use ferry_common::engine::Window;
 
-use super::requeue_report::{self, RequeueReport};
+use super::requeue_report;
+use crate::actions::Actions;
 use crate::backend::{BackendArgs, Requeue, with_backend};
 use crate::error::{Blame, CliError};
 
@@ -43,9 +44,7 @@ pub fn run(args: &Args, out: &mut dyn Write, _err: &mut dyn Write) -> Result<i32
     };
     with_backend(&args.backend, |engine| async move {
         let scheme = engine.scheme(&args.scheme)?;
-        let mut result = RequeueReport::new(&scheme);
-        result.record(engine.requeue(&scheme, what).await?);
-        result.pushed_here = engine.drain(&scheme, &mut result.push).await?;
+        let result = engine.resync(&scheme, what).await?;
         requeue_report::print(&result, args.backend.json, out)?;
         Ok(0)
     })

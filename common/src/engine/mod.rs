@@ -18,7 +18,7 @@ mod test_support;
 pub use endpoints::{Addressed, AnyTarget, Bill, Page, SourceApi, TargetApi};
 pub use message::{Envelope, MAX_MESSAGE_BYTES, PageHeader, PageMessage};
 pub use pace::{Pacer, RATE_SHARE, TargetPacers};
-pub use poll::{PageEvent, PollError, PollReport, Poller, Stop, scan};
+pub use poll::{PageEvent, PollError, PollReport, Poller, Stop, lookup, scan};
 pub use ports::{
     Cursor, CursorStore, DEFAULT_MAX_RECEIVES, DeadLetter, Delivery, Event, HistoryLog, PageQueue,
     RecordQueries, RecordStore, StoreError,

@@ -327,50 +327,18 @@ where
         &self,
         values: &[String],
     ) -> Result<(PollReport, Vec<String>), PollError> {
-        let lookup_keys: Vec<&str> = self
-            .scheme
-            .config
-            .source
-            .lookup_keys
-            .iter()
-            .map(|k| k.value.as_str())
-            .collect();
-        if lookup_keys.is_empty() {
-            return Err(PollError::Request(format!(
-                "scheme {} declares no lookup_keys, so documents cannot be asked for by key",
-                self.scheme.id()
-            )));
-        }
         let mut report = PollReport::new();
         let mut missing = Vec::new();
-        // A look-up ignores the window, but the request must still carry a valid one.
-        let end = Timestamp::now();
-        let window = Window::new(
-            end.saturating_sub(jiff::SignedDuration::from_mins(30))
-                .expect("in range"),
-            end,
-        )
-        .expect("ordered");
         for value in values {
-            let mut found = false;
-            for field in &lookup_keys {
-                let mut params = page_params(self.scheme, &window, 0)?;
-                params.retain(|(name, _)| !lookup_keys.contains(&name.as_str()));
-                params.push(((*field).to_owned(), value.clone()));
-                report.calls += 1;
-                let page = self.source.query(&params).await?;
-                if page.documents.is_empty() {
-                    continue;
-                }
-                found = true;
-                let documents = page.documents.iter().map(raw).collect::<Vec<_>>();
-                report.documents += documents.len() as u64;
-                self.enqueue(None, 0, documents, &mut report).await?;
-                break;
-            }
-            if !found {
+            let (calls, found) = lookup(self.scheme, self.source, value).await?;
+            report.calls += calls;
+            if found.is_empty() {
                 missing.push(value.clone());
+                continue;
             }
+            let documents = found.iter().map(raw).collect::<Vec<_>>();
+            report.documents += documents.len() as u64;
+            self.enqueue(None, 0, documents, &mut report).await?;
         }
         Ok((report, missing))
     }
@@ -644,6 +612,48 @@ fn page_params(
             page_no,
         })
         .map_err(|e| PollError::Request(format!("{}: {}", e.path, e.reason)))
+}
+
+/// The source's documents whose look-up field (each of the scheme's `lookup_keys`, in order,
+/// until one answers) is `value`, and the calls it took. A look-up ignores the window, but the
+/// request must still carry a valid one.
+pub async fn lookup<A: SourceApi>(
+    scheme: &Scheme,
+    source: &A,
+    value: &str,
+) -> Result<(u64, Vec<serde_json::Value>), PollError> {
+    let lookup_keys: Vec<&str> = scheme
+        .config
+        .source
+        .lookup_keys
+        .iter()
+        .map(|k| k.value.as_str())
+        .collect();
+    if lookup_keys.is_empty() {
+        return Err(PollError::Request(format!(
+            "scheme {} declares no lookup_keys, so documents cannot be asked for by key",
+            scheme.id()
+        )));
+    }
+    let end = Timestamp::now();
+    let window = Window::new(
+        end.saturating_sub(jiff::SignedDuration::from_mins(30))
+            .expect("in range"),
+        end,
+    )
+    .expect("ordered");
+    let mut calls = 0;
+    for field in &lookup_keys {
+        let mut params = page_params(scheme, &window, 0)?;
+        params.retain(|(name, _)| !lookup_keys.contains(&name.as_str()));
+        params.push(((*field).to_owned(), value.to_owned()));
+        calls += 1;
+        let page = source.query(&params).await?;
+        if !page.documents.is_empty() {
+            return Ok((calls, page.documents));
+        }
+    }
+    Ok((calls, Vec::new()))
 }
 
 /// Every document of `scheme` in `window` (cut to the API's span), read without queueing anything
