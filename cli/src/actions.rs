@@ -177,3 +177,24 @@ impl Actions for Backend {
 pub fn window(from: &str, to: &str) -> Result<Window, CliError> {
     Window::parse_range(from, to, ("from", "to")).map_err(CliError::user)
 }
+
+/// Who the audit log names for an action from this process: `$USER`, or `ferry`.
+pub fn operator() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "ferry".into())
+}
+
+/// How an action ended, for its audit entry.
+pub fn outcome(result: &Result<RequeueReport, CliError>) -> String {
+    match result {
+        Ok(report) => format!(
+            "完成：入队 {}，推送 {}，失败 {}",
+            report.queued,
+            report.push.created + report.push.updated,
+            report.push.failed
+        ),
+        Err(e) => format!("失败：{e}"),
+    }
+}

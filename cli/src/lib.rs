@@ -132,8 +132,19 @@ where
         }
     };
     cli.command.run(out, err).unwrap_or_else(|e| {
-        let _ = writeln!(err, "ferry {}: {e}", cli.command.name());
-        tracing::debug!(domain = ?e.domain, exit = e.exit_code(), "command failed");
+        if logging::json_mode() {
+            // A collector reads JSON lines only: the error is one, with whose move it is.
+            tracing::error!(
+                command = cli.command.name(),
+                error = %e,
+                domain = e.domain.as_str(),
+                retryable = e.retry == ferry_common::RetryHint::Later,
+                exit = e.exit_code(),
+                "command failed"
+            );
+        } else {
+            let _ = writeln!(err, "ferry {}: {e}", cli.command.name());
+        }
         e.exit_code()
     })
 }

@@ -48,6 +48,9 @@ impl Progress {
                 bar
             })
             .collect();
+        if draw {
+            crate::logging::drawing(Some(multi.clone()));
+        }
         Progress {
             bars,
             counts: schemes.iter().map(|_| Mutex::default()).collect(),
@@ -156,10 +159,16 @@ impl Progress {
         self.show(index, format!("failed: {error}"));
     }
 
+    /// Runs `f` (which prints) with the progress lines out of its way.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self._multi.suspend(f)
+    }
+
     /// Leaves each line as it stands.
     pub fn finish(&self) {
         for bar in &self.bars {
             bar.finish();
         }
+        crate::logging::drawing(None);
     }
 }

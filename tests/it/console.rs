@@ -325,12 +325,7 @@ async fn an_exposed_console_needs_a_token_and_an_action_its_anti_forgery_token()
     );
     assert_eq!(status, 403);
     // Even with the page's token, another origin's post is rejected.
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = hidden(&page, "csrf");
     let body = format!("csrf={csrf}&action=redrive");
     let (status, _) = http(
         &url,
@@ -350,4 +345,63 @@ async fn an_exposed_console_needs_a_token_and_an_action_its_anti_forgery_token()
     );
     assert_eq!(status, 200, "{confirm}");
     assert!(confirm.contains("id=\"confirm\""), "{confirm}");
+}
+
+/// The value of `name="NAME" value="…"` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_loopback_console_answers_only_its_own_name_and_runs_a_confirmed_action_once() {
+    let sandbox = spawn_sandbox(10, |_| {}).await;
+    let dir = TempDir::new("console-once");
+    let config = dir.write(
+        "ferry.yaml",
+        &sandbox_run_config(&sandbox, &dir.path().join("ferry.db")),
+    );
+    let (url, _console) = console(&config, &[]);
+    let host = url.trim_start_matches("http://");
+    let port = host.rsplit(':').next().unwrap();
+    // A page of another site whose name now points at 127.0.0.1 (DNS rebinding) sends its own name.
+    let (status, _) = http(
+        &url,
+        &format!("GET / HTTP/1.1\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 421);
+    let (status, page) = http(
+        &url,
+        &format!("GET / HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 200);
+    let lower = page.to_lowercase();
+    assert!(lower.contains("x-frame-options: deny"), "never framed");
+    assert!(lower.contains("frame-ancestors 'none'"), "never framed");
+    let post = |body: String| {
+        format!(
+            "POST /actions/{TRADES} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let csrf = hidden(&page, "csrf");
+    let (status, confirm) = http(&url, &post(format!("csrf={csrf}&action=redrive")));
+    assert_eq!(status, 200);
+    let nonce = hidden(&confirm, "nonce");
+    let confirmed = format!("csrf={csrf}&action=redrive&confirmed=yes&nonce={nonce}");
+    let (status, done) = http(&url, &post(confirmed.clone()));
+    assert_eq!(status, 200, "{done}");
+    assert!(done.contains("id=\"result\""), "{done}");
+    // The browser's reload posts the same form again: it does not run twice.
+    let (status, _) = http(&url, &post(confirmed));
+    assert_eq!(status, 409);
+    // Once in the audit log, with how it ended.
+    let (_, overview) = http(
+        &url,
+        &format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(overview.matches("重投死信 → 完成").count(), 1, "{overview}");
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::requeue_report;
-use crate::actions::{Actions, Replay};
+use crate::actions::{Actions, Replay, operator, outcome};
 use crate::backend::{BackendArgs, with_backend};
 use crate::error::CliError;
 
@@ -38,7 +38,11 @@ pub fn run(args: &Args, out: &mut dyn Write, _err: &mut dyn Write) -> Result<i32
     };
     with_backend(&args.backend, |engine| async move {
         let scheme = engine.scheme(&args.scheme)?;
-        let result = engine.replay(&scheme, &what).await?;
+        let result = engine.replay(&scheme, &what).await;
+        // Every replay is in the scheme's audit log, wherever it was started.
+        let done = format!("ferry replay {what:?} → {}", outcome(&result));
+        engine.audit(&scheme, &operator(), &done).await?;
+        let result = result?;
         requeue_report::print(&result, args.backend.json, out)?;
         Ok(0)
     })

@@ -6,7 +6,7 @@ use std::io::Write;
 use ferry_common::engine::Window;
 
 use super::requeue_report;
-use crate::actions::Actions;
+use crate::actions::{Actions, operator, outcome};
 use crate::backend::{BackendArgs, Requeue, with_backend};
 use crate::error::{Blame, CliError};
 
@@ -44,7 +44,11 @@ pub fn run(args: &Args, out: &mut dyn Write, _err: &mut dyn Write) -> Result<i32
     };
     with_backend(&args.backend, |engine| async move {
         let scheme = engine.scheme(&args.scheme)?;
-        let result = engine.resync(&scheme, what).await?;
+        let asked = format!("{what:?}");
+        let result = engine.resync(&scheme, what).await;
+        let done = format!("ferry resync {asked} → {}", outcome(&result));
+        engine.audit(&scheme, &operator(), &done).await?;
+        let result = result?;
         requeue_report::print(&result, args.backend.json, out)?;
         Ok(0)
     })

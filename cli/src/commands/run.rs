@@ -49,7 +49,8 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32,
         // A scheme's first run reads from a start someone chose, never a silent guess.
         for (id, start) in engine.settle_first_starts(args.from_now).await? {
             tracing::info!(scheme = id, start, "first run reads from --from-now");
-            if !args.quiet {
+            // A collector reads JSON lines only: there the log line above says it.
+            if !args.quiet && !crate::logging::json_mode() {
                 writeln!(
                     err,
                     "{id}: first run reads from {start} (Beijing time, --from-now)"
@@ -66,7 +67,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32,
                  stopped; they are settled, never written twice)",
                 if claims == 1 { "" } else { "s" }
             );
-            if !args.quiet && !draw {
+            if !args.quiet && !draw && !crate::logging::json_mode() {
                 writeln!(err, "waiting {secs} s for {why}")?;
             }
             progress.waiting(wait, &why);
@@ -90,10 +91,12 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32,
             let mut failed: Option<CliError> = None;
             for index in 0..engine.schemes.len() {
                 match sync(index).await {
-                    Ok(summary) if !args.quiet => print(&summary, args.json, out)?,
+                    Ok(summary) if !args.quiet => {
+                        progress.suspend(|| print(&summary, args.json, out))?;
+                    }
                     Ok(_) => {}
                     Err(e) => {
-                        writeln!(out, "{e}")?;
+                        progress.suspend(|| writeln!(out, "{e}"))?;
                         failed.get_or_insert(CliError::from(e));
                     }
                 }
@@ -119,7 +122,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32,
             if let Ok(summary) = sync(index).await
                 && !args.quiet
             {
-                print(&summary, args.json, out)?;
+                progress.suspend(|| print(&summary, args.json, out))?;
             }
             let interval = Duration::try_from(engine.schemes[index].scheme.window.interval)
                 .unwrap_or(Duration::from_secs(300));

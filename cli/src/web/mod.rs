@@ -47,8 +47,10 @@ pub async fn serve(
         .map_err(|e| CliError::user(format!("cannot listen on {}: {e}", options.listen)))?;
     let address = listener.local_addr()?;
     let console = Arc::new(Console {
-        backend: RwLock::new(backend),
-        csrf: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+        backend: RwLock::new(Arc::new(backend)),
+        address,
+        csrf: shell::random_hex(),
+        nonces: std::sync::Mutex::default(),
         templates: templates(),
         options,
     });

@@ -116,7 +116,7 @@ async fn scheme_overview(backend: &Backend, id: &str, files: &str) -> Result<Val
 /// `/`: every scheme's cursor and lag, records by state, queue and dead letters, pushes per hour,
 /// the target's rate-limit use, its actions and its audit log.
 pub async fn overview(State(console): State<Shared>, Query(query): Query<PageQuery>) -> Response {
-    let backend = console.backend.read().await;
+    let backend = console.backend().await;
     let lang = query.lang();
     let result = async {
         let files: HashMap<String, String> = backend.files().await?.into_iter().collect();
@@ -146,14 +146,21 @@ pub async fn failures(
     Path(scheme): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let backend = console.backend.read().await;
+    let backend = console.backend().await;
     let lang = query.lang();
     let result = async {
         let scheme = backend.scheme(&scheme)?;
+        // Reasons that differ only in their numbers (a bill id, a version) are one reason.
         let mut groups: BTreeMap<(String, String), Vec<SyncRecord>> = BTreeMap::new();
         for state in [RecordState::Failed, RecordState::Conflict] {
             for record in backend.list(&scheme, Some(state), 10_000).await? {
-                let reason = record.last_error.clone().unwrap_or_default();
+                let reason: String = record
+                    .last_error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .chars()
+                    .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                    .collect();
                 groups
                     .entry((state.as_str().to_owned(), reason))
                     .or_default()
@@ -162,10 +169,12 @@ pub async fn failures(
         }
         let mut groups: Vec<Value> = groups
             .into_iter()
-            .map(|((state, reason), records)| {
+            .map(|((state, _), records)| {
                 json!({
                     "state": label(lang, &state),
-                    "reason": reason,
+                    // A conflict is a person's decision: not selected for a replay unless chosen.
+                    "selected": state == RecordState::Failed.as_str(),
+                    "reason": records[0].last_error.clone().unwrap_or_default(),
                     "count": records.len(),
                     "records": records.iter().map(|r| json!({
                         "key": r.key,
@@ -205,8 +214,13 @@ pub async fn document(
     Path((scheme, key)): Path<(String, String)>,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let backend = console.backend.read().await;
     let lang = query.lang();
+    // The preview maps with the files as they are now (a value map fixed a moment ago).
+    if let Err(e) = console.reload().await {
+        let backend = console.backend().await;
+        return failure(&console, &backend, lang, &e);
+    }
+    let backend = console.backend().await;
     let result = async {
         let scheme = backend.scheme(&scheme)?;
         let Some(record) = backend.find_record(&scheme, &key).await? else {
@@ -398,7 +412,7 @@ pub async fn action(
     let lang = query.lang();
     let form = Form::parse(&body);
     if !same_origin(&console, &headers, form.get("csrf")) {
-        let backend = console.backend.read().await;
+        let backend = console.backend().await;
         return message(
             &console,
             &backend,
@@ -411,17 +425,17 @@ pub async fn action(
     let action = match Action::of(&form) {
         Ok(action) => action,
         Err(e) => {
-            let backend = console.backend.read().await;
+            let backend = console.backend().await;
             return failure(&console, &backend, lang, &e);
         }
     };
     let summary = action.describe(lang);
     if form.get("confirmed") != Some("yes") {
-        let backend = console.backend.read().await;
+        let backend = console.backend().await;
         let fields: Vec<(String, String)> = form
             .0
             .iter()
-            .filter(|(k, _)| k != "csrf" && k != "confirmed")
+            .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "confirmed" | "nonce"))
             .cloned()
             .collect();
         return render(
@@ -429,44 +443,78 @@ pub async fn action(
             &backend,
             lang,
             "confirm.html",
-            json!({ "scheme": scheme, "summary": summary, "fields": fields }),
+            json!({
+                "scheme": scheme,
+                "summary": summary,
+                "fields": fields,
+                "nonce": console.nonce(),
+            }),
+        );
+    }
+    // Each confirmation runs once: a reload of the result, or a second click, finds its token used.
+    if !console.consume(form.get("nonce")) {
+        let backend = console.backend().await;
+        return message(
+            &console,
+            &backend,
+            lang,
+            StatusCode::CONFLICT,
+            label(lang, "already_done"),
+            "",
         );
     }
     // The embedded default reads its files again first: a value map fixed a moment ago is what
     // the replay maps with.
     if let Err(e) = console.reload().await {
-        let backend = console.backend.read().await;
+        let backend = console.backend().await;
         return failure(&console, &backend, lang, &e);
     }
-    let backend = console.backend.read().await;
+    let backend = console.backend().await;
+    // The audit log is read by the team, in Chinese whatever the page's language.
+    let what = action.describe(Lang::Zh);
+    // Each arm gives the page and how it ended, for the audit log.
     let result = async {
         let scheme = backend.scheme(&scheme)?;
-        backend
-            .audit(
-                &scheme,
-                &console.options.operator,
-                &action.describe(Lang::Zh),
-            )
-            .await?;
         Ok::<_, CliError>(match action {
             Action::Replay(what) => {
-                json!({ "scheme": scheme, "report": backend.replay(&scheme, &what).await? })
+                let report = backend.replay(&scheme, &what).await;
+                let ended = actions::outcome(&report);
+                (json!({ "scheme": scheme, "report": report? }), ended)
             }
             Action::Resync(what, _) => {
-                json!({ "scheme": scheme, "report": backend.resync(&scheme, what).await? })
+                let report = backend.resync(&scheme, what).await;
+                let ended = actions::outcome(&report);
+                (json!({ "scheme": scheme, "report": report? }), ended)
             }
             Action::Reconcile(day) => {
                 let range = actions::window(&day, &day)?;
-                json!({
-                    "scheme": scheme,
-                    "reconciliation": backend.reconcile(&scheme, range).await?,
-                })
+                let reconciliation = backend.reconcile(&scheme, range).await?;
+                let ended = format!("完成：差异 {}", reconciliation.differences.len());
+                (
+                    json!({ "scheme": scheme, "reconciliation": reconciliation }),
+                    ended,
+                )
             }
         })
     }
     .await;
+    // The audit log says who did what, when, and how it ended.
+    let outcome = match &result {
+        Ok((_, ended)) => ended.clone(),
+        Err(e) => format!("失败：{e}"),
+    };
+    if let Err(e) = backend
+        .audit(
+            &scheme,
+            &console.options.operator,
+            &format!("{what} → {outcome}"),
+        )
+        .await
+    {
+        return failure(&console, &backend, lang, &e);
+    }
     match result {
-        Ok(mut page) => {
+        Ok((mut page, _)) => {
             page["summary"] = Value::String(summary);
             let mut response = render(&console, &backend, lang, "result.html", page);
             response
@@ -482,14 +530,15 @@ impl Console {
     /// Loads the configuration again (the embedded default only: a deployment's functions run
     /// the files it deployed).
     async fn reload(&self) -> Result<(), CliError> {
-        if !self.backend.read().await.is_local() {
+        if !self.backend().await.is_local() {
             return Ok(());
         }
         let path = self.options.config.clone();
         let fresh = tokio::task::spawn_blocking(move || Backend::load(&path))
             .await
             .map_err(|e| CliError::internal(format!("reload: {e}")))??;
-        *self.backend.write().await = fresh;
+        // Requests holding the old backend finish on it; new ones get the fresh one.
+        *self.backend.write().await = std::sync::Arc::new(fresh);
         Ok(())
     }
 }

@@ -48,13 +48,13 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("dead_letters", "死信", "dead letters"),
     (
         "pushed_per_hour",
-        "每小时推送（近 24 小时）",
-        "Pushed per hour (last 24 h)",
+        "每小时完成同步的单据（近 24 小时，按最后变更）",
+        "Documents synced per hour (last 24 h, by last change)",
     ),
     (
         "rate_use",
-        "目标接口限流占用（近 1 小时）",
-        "Target rate-limit use (last hour)",
+        "目标接口限流占用（近 1 小时，至少）",
+        "Target rate-limit use (last hour, at least)",
     ),
     ("limit", "限额", "limit"),
     ("per_minute", "次/分钟", "calls/min"),
@@ -132,6 +132,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ),
     ("token_needed", "需要访问令牌", "An access token is needed"),
     ("language", "English", "中文"),
+    (
+        "already_done",
+        "该操作已执行过（或确认页已失效），请查看操作日志",
+        "This action already ran (or its confirmation expired): see the audit log",
+    ),
 ];
 
 /// Every label in `lang`, for a template's `t`.
