@@ -21,8 +21,8 @@ pub struct Progress {
     bars: Vec<ProgressBar>,
     schemes: Vec<String>,
     counts: Vec<Mutex<Counts>>,
-    // Kept so the lines stay drawn together.
-    _multi: MultiProgress,
+    // Kept so the lines stay drawn together, and to print above them.
+    multi: MultiProgress,
 }
 
 impl Progress {
@@ -55,7 +55,7 @@ impl Progress {
             bars,
             counts: schemes.iter().map(|_| Mutex::default()).collect(),
             schemes,
-            _multi: multi,
+            multi,
         }
     }
 
@@ -161,7 +161,7 @@ impl Progress {
 
     /// Runs `f` (which prints) with the progress lines out of its way.
     pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
-        self._multi.suspend(f)
+        self.multi.suspend(f)
     }
 
     /// Leaves each line as it stands.

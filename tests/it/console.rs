@@ -95,6 +95,20 @@ async fn browser() -> (Client, Running) {
     (client, driver)
 }
 
+/// Clicks the button `id` and returns the next page's source, once its element `next` is there (a
+/// form's click starts a navigation; reading before it ends would read the old page).
+async fn press(client: &Client, id: &str, next: &str) -> String {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client.wait().for_element(Locator::Id(next)).await.unwrap();
+    client.source().await.unwrap()
+}
+
 /// Writes the page's screenshot to docs/console/NAME.png.
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
@@ -168,38 +182,14 @@ async fn a_refused_document_is_found_fixed_replayed_and_its_history_shown_in_a_b
             .replace("tmall-001: CUST-FROZEN", "tmall-001: CUST-TMALL"),
     )
     .unwrap();
-    client
-        .find(Locator::Id("replay-selected"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    // A form's click starts a navigation: wait for the next page's own element.
-    client
-        .wait()
-        .for_element(Locator::Id("summary"))
-        .await
-        .unwrap();
-    let confirm = client.source().await.unwrap();
+    let confirm = press(&client, "replay-selected", "summary").await;
+
     assert!(
         confirm.contains("请确认操作"),
         "an action is confirmed first"
     );
     screenshot(&client, "confirm").await;
-    client
-        .find(Locator::Id("confirm"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Id("result"))
-        .await
-        .unwrap();
-    let result = client.source().await.unwrap();
+    let result = press(&client, "confirm", "result").await;
     assert!(result.contains("操作完成"), "{result}");
     screenshot(&client, "result").await;
 
