@@ -31,6 +31,19 @@ pub use crate::engine::DEFAULT_MAX_RECEIVES;
 pub struct EmbeddedStore {
     db: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Record writes waiting for their group's transaction (`store.rs`).
+    puts: Arc<Mutex<PendingPuts>>,
+}
+
+/// Record writes gathered for one transaction, each with the channel its answer goes back on.
+#[derive(Debug, Default)]
+struct PendingPuts {
+    waiting: Vec<(
+        crate::engine::record::SyncRecord,
+        tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+    )>,
+    /// A put is gathering the others (its transaction has not started).
+    gathering: bool,
 }
 
 const SCHEMA: &str = "
@@ -129,6 +142,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             db: Arc::new(Mutex::new(db)),
             path: path.to_owned(),
+            puts: Arc::default(),
         })
     }
 
@@ -144,6 +158,10 @@ impl EmbeddedStore {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pending_puts(&self) -> MutexGuard<'_, PendingPuts> {
+        self.puts.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -121,45 +121,28 @@ impl RecordStore for EmbeddedStore {
     }
 
     async fn put(&self, r: &SyncRecord) -> Result<bool, StoreError> {
-        let fail = |e| StoreError::new(format!("save record {}/{}", r.scheme, r.key), e);
-        let db = self.lock();
-        let values = params![
-            r.scheme,
-            r.key,
-            r.state.as_str(),
-            r.hash,
-            r.version,
-            r.number,
-            r.target_id,
-            r.unsure,
-            r.attempts,
-            r.last_error,
-            r.claim_until.map(millis),
-            millis(r.created_at),
-            millis(r.updated_at),
-            r.revision as i64,
-            r.lookup,
-            crate::engine::record::lines_text(&r.lines),
-        ];
-        let changed = if r.revision == 0 {
-            db.prepare_cached(
-                &format!(
-                    "INSERT OR IGNORE INTO records ({RECORD_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 + 1, ?15, ?16)"
-                ),
-            )
-            .and_then(|mut stmt| stmt.execute(values))
-        } else {
-            db.prepare_cached(
-                "UPDATE records SET state = ?3, hash = ?4, version = ?5, number = ?6, target_id = ?7,
-                    unsure = ?8, attempts = ?9, last_error = ?10, claim_until = ?11,
-                    created_at = ?12, updated_at = ?13, revision = ?14 + 1, lookup = ?15, lines = ?16
-                 WHERE scheme = ?1 AND key = ?2 AND revision = ?14",
-            )
-            .and_then(|mut stmt| stmt.execute(values))
+        let (done, result) = tokio::sync::oneshot::channel();
+        let gather = {
+            let mut pending = self.pending_puts();
+            pending.waiting.push((r.clone(), done));
+            !std::mem::replace(&mut pending.gathering, true)
+        };
+        if gather {
+            // Group commit: one turn of the scheduler lets the other documents in flight reach
+            // their own writes, and all of them go in one transaction. Each put still returns only
+            // once its row is committed, with its own compare-and-swap result; a transaction costs
+            // the same few WAL pages whether it holds one row or ten. The guard writes them even
+            // if this future is dropped at the yield, so no waiting put is left behind.
+            let flush = FlushPuts(self);
+            tokio::task::yield_now().await;
+            drop(flush);
         }
-        .map_err(fail)?;
-        Ok(changed == 1)
+        result.await.unwrap_or_else(|_| {
+            Err(StoreError::new(
+                format!("save record {}/{}", r.scheme, r.key),
+                "the group commit ended without an answer",
+            ))
+        })
     }
 
     async fn list(
@@ -186,7 +169,93 @@ impl RecordStore for EmbeddedStore {
     }
 }
 
+/// Writes the gathered puts when dropped: after the gathering put's yield, or if that put's future
+/// is dropped first.
+struct FlushPuts<'a>(&'a EmbeddedStore);
+
+impl Drop for FlushPuts<'_> {
+    fn drop(&mut self) {
+        self.0.flush_puts();
+    }
+}
+
+/// One record's compare-and-swap: an insert for a new record (revision 0), else an update of the
+/// revision read. Whether the row changed is whether the put won.
+fn put_row(db: &rusqlite::Connection, r: &SyncRecord) -> rusqlite::Result<bool> {
+    let values = params![
+        r.scheme,
+        r.key,
+        r.state.as_str(),
+        r.hash,
+        r.version,
+        r.number,
+        r.target_id,
+        r.unsure,
+        r.attempts,
+        r.last_error,
+        r.claim_until.map(millis),
+        millis(r.created_at),
+        millis(r.updated_at),
+        r.revision as i64,
+        r.lookup,
+        crate::engine::record::lines_text(&r.lines),
+    ];
+    let changed = if r.revision == 0 {
+        db.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO records ({RECORD_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 + 1, ?15, ?16)"
+        ))?
+        .execute(values)?
+    } else {
+        db.prepare_cached(
+            "UPDATE records SET state = ?3, hash = ?4, version = ?5, number = ?6, target_id = ?7,
+                unsure = ?8, attempts = ?9, last_error = ?10, claim_until = ?11,
+                created_at = ?12, updated_at = ?13, revision = ?14 + 1, lookup = ?15, lines = ?16
+             WHERE scheme = ?1 AND key = ?2 AND revision = ?14",
+        )?
+        .execute(values)?
+    };
+    Ok(changed == 1)
+}
+
 impl EmbeddedStore {
+    /// Writes every gathered put in one transaction and answers each. Should the transaction
+    /// fail, each put is tried again on its own, so one bad row fails only its own put.
+    fn flush_puts(&self) {
+        let batch = {
+            let mut pending = self.pending_puts();
+            pending.gathering = false;
+            std::mem::take(&mut pending.waiting)
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let mut db = self.lock();
+        let together = db.transaction().and_then(|tx| {
+            let changed = batch
+                .iter()
+                .map(|(r, _)| put_row(&tx, r))
+                .collect::<rusqlite::Result<Vec<bool>>>()?;
+            tx.commit()?;
+            Ok(changed)
+        });
+        match together {
+            Ok(changed) => {
+                for ((_, done), changed) in batch.into_iter().zip(changed) {
+                    let _ = done.send(Ok(changed));
+                }
+            }
+            Err(_) => {
+                for (r, done) in batch {
+                    let alone = put_row(&db, &r).map_err(|e| {
+                        StoreError::new(format!("save record {}/{}", r.scheme, r.key), e)
+                    });
+                    let _ = done.send(alone);
+                }
+            }
+        }
+    }
+
     /// Records matching `condition` (the SQL after `WHERE`, with its ordering and limit), read
     /// with `values`; `operation` names the read in errors.
     fn select_records(

@@ -4,11 +4,12 @@
 //! Exactly once, with the latest content, rests on four rules:
 //! - a document is claimed (compare-and-swap on its record) before any write, so two pushers never
 //!   write it at once, and a crashed pusher's claim lapses;
-//! - before every write the claim records a note of the exact body about to be sent (`unsure`). A
-//!   write's outcome is unknown unless its answer proves it: a 5xx, a timeout, a cut connection or
-//!   an unreadable answer keeps the note, and whoever finds it later settles it first — by
-//!   repeating a keyed write inside its key's window (a target whose idempotency key answers a
-//!   repeat with the first success), else by looking the bill up by number;
+//! - before every write the claim records a note of it (`unsure`): the content's hash and when,
+//!   and, for a target with an idempotency key, the exact body about to be sent. A write's outcome
+//!   is unknown unless its answer proves it: a 5xx, a timeout, a cut connection or an unreadable
+//!   answer keeps the note, and whoever finds it later settles it first — by repeating a keyed
+//!   write inside its key's window (a target whose idempotency key answers a repeat with the first
+//!   success), else by looking the bill up by number;
 //! - a refused create is settled the same way: whether the number exists is decided by a look-up,
 //!   never by an error code; a bill found is adopted and updated;
 //! - a bill known to the record is updated by its id, line by line, never created again; a target
@@ -269,16 +270,20 @@ pub struct Note {
     pub hash: String,
     /// When it was sent, unix milliseconds.
     pub at: i64,
-    /// The exact body sent.
+    /// The exact body sent, kept only for a target with an idempotency key: such a write is
+    /// settled by repeating it, byte for byte. Elsewhere (`null`, left out of the text) the bill is
+    /// looked up by the record's number, which needs no body: the record stays small, which on
+    /// DynamoDB is write units saved on every claim.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub wire: Value,
 }
 
 impl Note {
-    fn new(hash: &str, wire: &Value) -> Note {
+    fn new(hash: &str, wire: Option<&Value>) -> Note {
         Note {
             hash: hash.to_owned(),
             at: Timestamp::now().as_millisecond(),
-            wire: wire.clone(),
+            wire: wire.cloned().unwrap_or_default(),
         }
     }
 
@@ -332,8 +337,9 @@ impl From<CallError> for Stop {
     }
 }
 
-/// A write's outcome: the bill and whether it is new, or why not.
-type Written = Result<(Saved, bool), Stop>;
+/// A write's outcome: the bill, whether it is new and the body sent (JSON text, for the history;
+/// unknown when a lost write was settled by a look-up), or why not.
+type Written = Result<(Saved, bool, Option<String>), Stop>;
 
 /// The hash the change check compares: the mapped body without the idempotency key (a key of each
 /// write's own) and without fields derived from the document's version alone.
@@ -883,7 +889,7 @@ where
         let create_now = (record.unsure.is_none() && record.target_id.is_none())
             .then(|| self.stamped(doc, &record, "create"));
         if let Some(body) = &create_now {
-            record.unsure = Some(Note::new(&doc.hash, body).text());
+            record.unsure = Some(Note::new(&doc.hash, self.noted_body(body)).text());
         }
         // Claim.
         record.state = RecordState::InProgress;
@@ -909,9 +915,10 @@ where
                     record.target_id = Some(saved.target_id.clone());
                     record.lines = saved.lines.clone().unwrap_or_default();
                     if note.hash == doc.hash {
-                        // The lost write was this very content: nothing more to send (its note,
-                        // cleared by `finish`, says what was sent).
-                        return self.finish(record, Ok((saved, false))).await;
+                        // The lost write was this very content: nothing more to send (a keyed
+                        // note says what was sent).
+                        let sent = (!note.wire.is_null()).then(|| note.wire.to_string());
+                        return self.finish(record, Ok((saved, false, sent))).await;
                     }
                     record.unsure = None;
                 }
@@ -951,6 +958,12 @@ where
         body
     }
 
+    /// What a note keeps of the body `wire`: all of it when the target has an idempotency key (a
+    /// keyed write is settled by repeating it), nothing otherwise (settled by number).
+    fn noted_body<'a>(&self, wire: &'a Value) -> Option<&'a Value> {
+        self.idempotency_key().map(|_| wire)
+    }
+
     /// Writes the note of `wire` into the claimed record and renews the claim.
     async fn note(
         &self,
@@ -958,7 +971,7 @@ where
         hash: &str,
         wire: &Value,
     ) -> Result<bool, StoreError> {
-        record.unsure = Some(Note::new(hash, wire).text());
+        record.unsure = Some(Note::new(hash, self.noted_body(wire)).text());
         // The claim runs from now: settling and addressing may have spent much of it.
         record.claim_until = Some(Timestamp::now() + self.claim_ttl);
         if !self.records.put(record).await? {
@@ -991,7 +1004,7 @@ where
         let refusal = match self.call(self.target.send(&body)).await {
             Ok(saved) => {
                 let created = !saved.repeat;
-                return Ok(Ok((saved, created)));
+                return Ok(Ok((saved, created, Some(body.to_string()))));
             }
             Err(e) if e.class == FailureClass::Permanent => e,
             Err(e) => return Ok(Err(e.into())),
@@ -1071,7 +1084,7 @@ where
                 Err(e) => return Ok(Err(unknown(e).into())),
             }
         }
-        Ok(Ok((saved, false)))
+        Ok(Ok((saved, false, Some(addressed.wire.to_string()))))
     }
 
     /// Settles a noted write: repeats it while its idempotency key still answers with the first
@@ -1160,15 +1173,12 @@ where
         record.claim_until = None;
         record.updated_at = Timestamp::now();
         let done = match outcome {
-            Ok((saved, created)) => {
+            Ok((saved, created, sent)) => {
                 record.state = RecordState::Synced;
                 record.target_id = Some(saved.target_id.clone());
                 record.lines = saved.lines.unwrap_or_default();
-                // The write's note held the exact body sent: it goes to the history, not the record.
-                let sent = record
-                    .unsure
-                    .take()
-                    .map(|text| Note::parse(&text).wire.to_string());
+                // The body sent goes to the history, not the record.
+                record.unsure = None;
                 record.last_error = None;
                 DocumentOutcome::Pushed {
                     key: key.clone(),
