@@ -1,10 +1,18 @@
 //! Mapping throughput of scheme 1 (WDT orders → Kingdee) on one core, side by side with jq running the
-//! equivalent mapping (benches/wdt-trades-to-kingdee.jq) over the same corpus in the same run.
+//! equivalent mapping (benches/wdt-trades-to-kingdee.jq, given the scheme's value maps as JSON) over the
+//! same corpus in the same run.
 //!
 //! `cargo bench -p ferry-tests --bench mapping` maps 100,000 generated orders, three rounds each,
-//! alternating Ferry and jq, and prints the medians and their ratio. Under `cargo test --all-targets`
-//! (no `--bench` argument) it runs a small smoke round instead, and first checks that jq's bodies
-//! equal Ferry's field for field (numbers compared by value: jq has only floats).
+//! alternating, and prints the medians and their ratios:
+//! - **through the command users run**: `ferry preview SCHEME FILE.jsonl` (the release binary, its own
+//!   parse and output included) against `jq -c`, both pinned to one core (`taskset -c 0`), stdout
+//!   read to the end by the benchmark; on the bundled scheme and on a *realistic* copy of it whose
+//!   value maps hold hundreds of entries (300 shops, 600 materials, 60 warehouses), as a retailer's do;
+//! - in-process: the library's parse, map and serialize, as a breakdown of where the time goes.
+//!
+//! Under `cargo test --all-targets` (no `--bench` argument) it runs a small smoke round instead, and
+//! first checks that jq's bodies equal Ferry's field for field (numbers compared by value: jq has only
+//! floats), for both schemes.
 //! Options after `--`: `--orders N`, `--rounds N`.
 
 use std::fs::File;
@@ -94,15 +102,30 @@ fn breakdown(scheme: &Scheme, corpus: &Path) -> std::io::Result<[f64; 3]> {
 }
 
 /// Runs jq over the corpus; returns the time and the number of bodies it printed.
-fn run_jq(corpus: &Path) -> std::io::Result<(Duration, u64)> {
+/// The jq program of the mapping, given the maps file.
+fn jq(maps: &Path) -> Command {
     let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/wdt-trades-to-kingdee.jq");
-    let start = Instant::now();
-    let mut child = Command::new("jq")
+    let mut command = Command::new("jq");
+    command
         .arg("-c")
+        .arg("--slurpfile")
+        .arg("maps")
+        .arg(maps)
         .arg("-f")
-        .arg(&program)
-        .arg(corpus)
+        .arg(program);
+    command
+}
+
+/// Runs `command` on one core (`taskset -c 0`) and counts the lines it prints, reading its
+/// standard output to the end as a pipe to the next tool would.
+fn run_pinned(command: &Command) -> std::io::Result<(Duration, u64)> {
+    let mut pinned = Command::new("taskset");
+    pinned.arg("-c").arg("0").arg(command.get_program());
+    pinned.args(command.get_args());
+    let start = Instant::now();
+    let mut child = pinned
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()?;
     let mut lines = 0;
     let mut reader = BufReader::with_capacity(1 << 20, child.stdout.take().expect("piped"));
@@ -111,20 +134,19 @@ fn run_jq(corpus: &Path) -> std::io::Result<(Duration, u64)> {
         lines += 1;
         buffer.clear();
     }
-    let status = child.wait()?;
-    assert!(status.success(), "jq failed: {status}");
+    let output = child.wait_with_output()?;
+    assert!(
+        output.status.success(),
+        "{:?} failed: {}",
+        command.get_program(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     Ok((start.elapsed(), lines))
 }
 
 /// The bodies Ferry and jq produce for the corpus must agree field for field.
-fn check_equivalent(scheme: &Scheme, corpus: &Path) -> std::io::Result<u64> {
-    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/wdt-trades-to-kingdee.jq");
-    let output = Command::new("jq")
-        .arg("-c")
-        .arg("-f")
-        .arg(&program)
-        .arg(corpus)
-        .output()?;
+fn check_equivalent(scheme: &Scheme, maps: &Path, corpus: &Path) -> std::io::Result<u64> {
+    let output = jq(maps).arg(corpus).output()?;
     assert!(
         output.status.success(),
         "jq failed: {}",
@@ -178,6 +200,110 @@ fn path_beside_corpus(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("ferry-bench-{}-{name}", std::process::id()))
 }
 
+/// A scheme file and its value maps as JSON objects (`{"shop_customer": {...}, ...}`, for jq).
+struct SchemeFiles {
+    scheme: Scheme,
+    path: PathBuf,
+    maps: PathBuf,
+    entries: usize,
+}
+
+/// Writes `text` (scheme 1, perhaps with `entries_file`s) to `dir`, with the maps file jq reads:
+/// each value map's inline entries plus `extra` (map name → CSV rows), exactly what Ferry loads.
+fn scheme_files(
+    dir: &Path,
+    name: &str,
+    text: &str,
+    extra: &[(&str, Vec<(String, String)>)],
+) -> std::io::Result<SchemeFiles> {
+    std::fs::create_dir_all(dir)?;
+    let mut text = text.to_owned();
+    for (map, rows) in extra {
+        let file = format!("{name}-{map}.csv");
+        let mut csv = String::from("key,value\n");
+        for (key, value) in rows {
+            csv.push_str(&format!("{key},{value}\n"));
+        }
+        std::fs::write(dir.join(&file), csv)?;
+        text = text.replacen(
+            &format!("  {map}:\n"),
+            &format!("  {map}:\n    entries_file: {file}\n"),
+            1,
+        );
+    }
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, &text)?;
+    let yaml: serde_json::Value = serde_saphyr::from_str(&text).expect("the scheme is YAML");
+    let mut maps = serde_json::Map::new();
+    let mut entries = 0;
+    for (map, config) in yaml["value_maps"].as_object().expect("value maps") {
+        let mut table = config["entries"].as_object().cloned().unwrap_or_default();
+        if let Some((_, rows)) = extra.iter().find(|(name, _)| name == map) {
+            for (key, value) in rows {
+                table.insert(key.clone(), value.clone().into());
+            }
+        }
+        entries += table.len();
+        maps.insert(map.clone(), table.into());
+    }
+    let maps_path = dir.join(format!("{name}-maps.json"));
+    std::fs::write(&maps_path, serde_json::Value::Object(maps).to_string())?;
+    let scheme = Scheme::load_str(
+        &path.display().to_string(),
+        &text,
+        &ferry_sandbox::demo_variable,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    Ok(SchemeFiles {
+        scheme,
+        path,
+        maps: maps_path,
+        entries,
+    })
+}
+
+/// A retailer's tables: 300 shops (the generator's 5 among them), 600 materials (the generator's 36
+/// specs among them, mapped to material numbers), 60 warehouses.
+fn realistic_maps() -> Vec<(&'static str, Vec<(String, String)>)> {
+    let mut materials: Vec<(String, String)> = Vec::new();
+    for goods in 1001..=1012 {
+        for spec in 1..=3 {
+            materials.push((
+                format!("G{goods}-{spec:02}"),
+                format!("MAT-{goods}-{spec:02}"),
+            ));
+        }
+    }
+    materials
+        .extend((materials.len()..600).map(|i| (format!("SKU-{i:05}"), format!("MAT-{i:05}"))));
+    let shops = (5..300)
+        .map(|i| (format!("shop-{i:03}"), format!("CUST-{i:04}")))
+        .collect();
+    let warehouses = (3..60)
+        .map(|i| (format!("WH-{i:03}"), format!("CK{i:03}")))
+        .collect();
+    vec![
+        ("shop_customer", shops),
+        ("material", materials),
+        ("warehouse_stock", warehouses),
+    ]
+}
+
+/// `ferry preview SCHEME CORPUS`: the command users run, on JSON Lines.
+fn ferry_preview(files: &SchemeFiles, corpus: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferry-bin"));
+    command
+        .arg("preview")
+        .arg(&files.path)
+        .arg(corpus)
+        .arg("--var")
+        .arg(format!(
+            "FERRY_KINGDEE_PROJECT={}",
+            ferry_sandbox::demo_variable("FERRY_KINGDEE_PROJECT").unwrap_or_default()
+        ));
+    command
+}
+
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let bench = args.iter().any(|a| a == "--bench");
@@ -193,38 +319,23 @@ fn main() -> std::io::Result<()> {
 
     let scheme_file = workspace_dir().join("schemes/wdt-trades-to-kingdee.yaml");
     let scheme_text = std::fs::read_to_string(&scheme_file)?;
-    let scheme = Scheme::load_str(
-        &scheme_file.display().to_string(),
+    let dir = path_beside_corpus("schemes");
+    let bundled = scheme_files(&dir, "bundled", &scheme_text, &[])?;
+    let realistic = scheme_files(&dir, "realistic", &scheme_text, &realistic_maps())?;
+    let big = scheme_files(
+        &dir,
+        "big",
         &scheme_text,
-        &ferry_sandbox::demo_variable,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    // The same scheme with a 100,000-entry material map (a CSV, as a consultant keeps one): every
-    // real spec_no maps to itself, so the bodies are the same and only the map's size differs.
-    let big_map = path_beside_corpus("materials-100k.csv");
-    {
-        let mut csv = String::from("key,value\n");
-        for goods in 1001..=1012 {
-            for spec in 1..=3 {
-                csv.push_str(&format!("G{goods}-{spec:02},G{goods}-{spec:02}\n"));
-            }
-        }
-        for i in 0..(100_000 - 36) {
-            csv.push_str(&format!("SKU-{i:06},MAT-{i:06}\n"));
-        }
-        std::fs::write(&big_map, csv)?;
-    }
-    let big_text = scheme_text.replacen(
-        "  material:\n",
-        &format!("  material:\n    entries_file: \"{}\"\n", big_map.display()),
-        1,
-    );
-    let big_scheme = Scheme::load_str(
-        &scheme_file.display().to_string(),
-        &big_text,
-        &ferry_sandbox::demo_variable,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+        &[(
+            "material",
+            (0..100_000)
+                .map(|i| (format!("SKU-{i:06}"), format!("MAT-{i:06}")))
+                .chain((1001..=1012).flat_map(|g| {
+                    (1..=3).map(move |s| (format!("G{g}-{s:02}"), format!("G{g}-{s:02}")))
+                }))
+                .collect(),
+        )],
+    )?;
     let (path, bytes) = corpus(orders)?;
     let lines: u64 = {
         let mut total = 0;
@@ -242,57 +353,96 @@ fn main() -> std::io::Result<()> {
         lines as f64 / orders.min(10_000) as f64,
         path.display()
     );
+    println!(
+        "value maps: bundled scheme {} entries, realistic copy {} entries",
+        bundled.entries, realistic.entries
+    );
 
     if !bench {
-        let compared = check_equivalent(&scheme, &path)?;
-        println!("ferry and jq agree on all {compared} bodies");
+        for files in [&bundled, &realistic] {
+            let compared = check_equivalent(&files.scheme, &files.maps, &path)?;
+            println!(
+                "ferry and jq agree on all {compared} bodies ({} entries in the value maps)",
+                files.entries
+            );
+        }
         println!("(a smoke round in a test build: the figures below are not the benchmark)");
     }
 
-    let mut ferry_rates = Vec::new();
-    let mut jq_rates = Vec::new();
-    let mut big_rates = Vec::new();
-    // One round of ferry on `scheme`: its rate, printed with `what`.
-    let ferry_round = |round: u64, scheme: &Scheme, what: &str| -> std::io::Result<f64> {
-        let (elapsed, mapped) = run_ferry(scheme, &path)?;
-        assert_eq!(mapped, orders, "ferry mapped every order{what}");
-        let rate = orders as f64 / elapsed.as_secs_f64();
-        println!(
-            "round {round}: ferry {rate:>9.0} orders/s{what} ({:.2} s)",
-            elapsed.as_secs_f64()
-        );
-        Ok(rate)
-    };
+    // Through the commands, one core each, alternating.
+    let mut rates: [Vec<f64>; 4] = Default::default();
+    let runs: [(&str, Command); 4] = [
+        ("ferry preview, bundled maps  ", {
+            let mut c = ferry_preview(&bundled, &path);
+            c.arg("--compact");
+            c
+        }),
+        ("jq -c,         bundled maps  ", {
+            let mut c = jq(&bundled.maps);
+            c.arg(&path);
+            c
+        }),
+        ("ferry preview, realistic maps", {
+            let mut c = ferry_preview(&realistic, &path);
+            c.arg("--compact");
+            c
+        }),
+        ("jq -c,         realistic maps", {
+            let mut c = jq(&realistic.maps);
+            c.arg(&path);
+            c
+        }),
+    ];
     for round in 1..=rounds {
-        big_rates.push(ferry_round(
-            round,
-            &big_scheme,
-            " with a 100,000-entry material map",
-        )?);
-        ferry_rates.push(ferry_round(round, &scheme, "")?);
-
-        let (elapsed, printed) = run_jq(&path)?;
-        assert_eq!(printed, orders, "jq mapped every order");
-        let rate = orders as f64 / elapsed.as_secs_f64();
-        println!(
-            "round {round}: jq    {:>9.0} orders/s ({:.2} s)",
-            rate,
-            elapsed.as_secs_f64()
-        );
-        jq_rates.push(rate);
+        for ((name, command), rates) in runs.iter().zip(rates.iter_mut()) {
+            let (elapsed, printed) = run_pinned(command)?;
+            assert_eq!(printed, orders, "{name}: a body per order");
+            let rate = orders as f64 / elapsed.as_secs_f64();
+            println!(
+                "round {round}: {name} {rate:>9.0} orders/s ({:.2} s)",
+                elapsed.as_secs_f64()
+            );
+            rates.push(rate);
+        }
     }
-    let [parse, map, serialize] = breakdown(&scheme, &path)?;
+    let [preview, jq_bundled, preview_realistic, jq_realistic] = rates.map(median);
+
+    // In process: the library alone, and where its time goes.
+    let mut library = Vec::new();
+    let mut library_big = Vec::new();
+    for round in 1..=rounds {
+        for (files, rates, what) in [
+            (&bundled, &mut library, ""),
+            (&big, &mut library_big, " with a 100,000-entry material map"),
+        ] {
+            let (elapsed, mapped) = run_ferry(&files.scheme, &path)?;
+            assert_eq!(mapped, orders, "ferry mapped every order{what}");
+            let rate = orders as f64 / elapsed.as_secs_f64();
+            println!("round {round}: in-process ferry {rate:>9.0} orders/s{what}");
+            rates.push(rate);
+        }
+    }
+    let [parse, map, serialize] = breakdown(&bundled.scheme, &path)?;
     println!("ferry per order: parse {parse:.1} µs, map {map:.1} µs, serialize {serialize:.1} µs");
-    let ferry = median(ferry_rates);
-    let jq = median(jq_rates);
-    let big = median(big_rates);
+    let (library, library_big) = (median(library), median(library_big));
     println!(
-        "median: ferry {big:.0} orders/s with the 100,000-entry map, {:.2}x the 5-entry maps' rate",
-        big / ferry
+        "median: in-process ferry {library:.0} orders/s ({:.2}x jq); {library_big:.0} with the \
+         100,000-entry map ({:.2}x the bundled maps' rate)",
+        library / jq_bundled,
+        library_big / library
     );
     println!(
-        "median: ferry {ferry:.0} orders/s, jq {jq:.0} orders/s, ratio {:.2}x (target 3x, goal 5x)",
-        ferry / jq
+        "median, one core: ferry preview {preview:.0} orders/s, jq {jq_bundled:.0} orders/s, \
+         ratio {:.2}x (bundled maps, {} entries)",
+        preview / jq_bundled,
+        bundled.entries
     );
+    println!(
+        "median, one core: ferry preview {preview_realistic:.0} orders/s, jq {jq_realistic:.0} \
+         orders/s, ratio {:.2}x (realistic maps, {} entries; goal 5x)",
+        preview_realistic / jq_realistic,
+        realistic.entries
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

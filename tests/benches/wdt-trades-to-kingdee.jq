@@ -1,10 +1,11 @@
 # The mapping of schemes/wdt-trades-to-kingdee.yaml written in jq, for the benchmark's side-by-side run.
 # jq has only binary floats, so its prices are rounded in floating point: fine for timing, wrong for money.
-def shop_customer: . as $s
-  | {"tmall-001": "CUST-TMALL", "jd-001": "CUST-JD", "pdd-001": "CUST-PDD", "douyin-001": "CUST-DOUYIN",
-     "wxshop-001": "CUST-WEIXIN"}[$s] // error("shop \($s) has no customer");
-def warehouse_stock: . as $w | {"WH-BJ01": "CK001", "WH-SH01": "CK002", "WH-GZ01": "CK003"}[$w] // $w;
-def unit: . as $u | {"个": "Pcs", "件": "Pcs", "盒": "Box", "瓶": "Btl", "袋": "Bag", "套": "Set"}[$u] // $u;
+# The value maps come from `--slurpfile maps FILE` (the scheme's value_maps, entries as JSON objects), so
+# jq and Ferry map with the same tables, however many entries they hold.
+def shop_customer: . as $s | $maps[0].shop_customer[$s] // error("shop \($s) has no customer");
+def warehouse_stock: . as $w | $maps[0].warehouse_stock[$w] // $w;
+def material: . as $m | $maps[0].material[$m] // $m;
+def unit: . as $u | $maps[0].unit[$u] // $u;
 def num: if type == "number" then . else tonumber end;
 {
   billdate: .trade_time[0:10],
@@ -16,7 +17,7 @@ def num: if type == "number" then . else tonumber end;
     | .goods_list[]
     | select((.refund_status | tostring) != "5")
     | {
-        materialid_id: .spec_no,
+        materialid_id: (.spec_no | material),
         stockid_id: ($wh | warehouse_stock),
         qty: (((.num | num) - ((.refund_num // 0) | num)) | tostring),
         unit_id: (.unit_name | unit),

@@ -11,61 +11,70 @@ use minijinja::value::{Value, ValueKind};
 use crate::context::{load_scheme, parse_var};
 use crate::error::{Blame, CliError, EXIT_PROBLEMS};
 
-/// One source document and the line of the file it starts on.
-struct Located {
-    line: usize,
-    doc: Value,
+/// The documents of a file that is one JSON value: one document, an API response (its document
+/// list, at the top or under `response`) or a JSON array.
+fn listed(scheme: &Scheme, whole: Value) -> Vec<Value> {
+    let list_key = scheme.source_api.list_key.as_deref().unwrap_or("");
+    let list = [
+        whole.get_attr(list_key),
+        whole
+            .get_attr("response")
+            .and_then(|r| r.get_attr(list_key)),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|v| v.kind() == ValueKind::Seq);
+    match (list, whole.kind()) {
+        (Some(list), _) => list.try_iter().map(Iterator::collect).unwrap_or_default(),
+        (None, ValueKind::Seq) => whole.try_iter().map(Iterator::collect).unwrap_or_default(),
+        _ => vec![whole],
+    }
 }
 
-/// Splits the file into documents: one JSON document, an API response (its document list, at the top
-/// or under `response`), a JSON array, or JSON Lines. Lines that are not JSON are reported and skipped.
-fn documents(
-    scheme: &Scheme,
-    file: &str,
-    text: &str,
-    err: &mut dyn Write,
-) -> std::io::Result<(Vec<Located>, usize)> {
-    if let Ok(whole) = parse_document(text) {
-        let list_key = scheme.source_api.list_key.as_deref().unwrap_or("");
-        let list = [
-            whole.get_attr(list_key),
-            whole
-                .get_attr("response")
-                .and_then(|r| r.get_attr(list_key)),
-        ]
-        .into_iter()
-        .flatten()
-        .find(|v| v.kind() == ValueKind::Seq);
-        let docs: Vec<Value> = match (list, whole.kind()) {
-            (Some(list), _) => list.try_iter().map(Iterator::collect).unwrap_or_default(),
-            (None, ValueKind::Seq) => whole.try_iter().map(Iterator::collect).unwrap_or_default(),
-            _ => vec![whole],
-        };
-        return Ok((
-            docs.into_iter()
-                .map(|doc| Located { line: 1, doc })
-                .collect(),
-            0,
-        ));
-    }
-    let mut docs = Vec::new();
-    let mut bad = 0;
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+/// Where the bodies go and what became of the documents so far.
+struct Printer<'a> {
+    scheme: &'a Scheme,
+    file: &'a str,
+    /// Buffered: a file of JSON Lines prints one body per line, and an unbuffered standard output
+    /// would make each line a system call of its own.
+    out: std::io::BufWriter<&'a mut dyn Write>,
+    err: &'a mut dyn Write,
+    total: usize,
+    failed: usize,
+}
+
+impl Printer<'_> {
+    /// Maps one parsed document (found on `line`) and prints its body, or says why it failed.
+    fn map(&mut self, line: usize, doc: &Value, pretty: bool) -> std::io::Result<()> {
+        self.total += 1;
+        let file = self.file;
+        if doc.kind() != ValueKind::Map {
+            self.failed += 1;
+            return writeln!(
+                self.err,
+                "{file}:{line}: expected a JSON object (one document), found {}",
+                doc.kind()
+            );
         }
-        match scheme.mapper.parse(line) {
-            Ok(doc) => docs.push(Located {
-                line: index + 1,
-                doc,
-            }),
+        match self.scheme.mapper.map(doc) {
+            Ok(body) if pretty => writeln!(self.out, "{body:#}"),
+            Ok(body) => {
+                serde_json::to_writer(&mut self.out, &body)?;
+                self.out.write_all(b"\n")
+            }
             Err(e) => {
-                bad += 1;
-                writeln!(err, "{file}:{}: not a JSON document: {e}", index + 1)?;
+                self.failed += 1;
+                writeln!(self.err, "{file}:{line}: {e}")
             }
         }
     }
-    Ok((docs, bad))
+
+    /// A line of JSON Lines that is not a JSON document.
+    fn unreadable(&mut self, line: usize, e: &serde_json::Error) -> std::io::Result<()> {
+        self.total += 1;
+        self.failed += 1;
+        writeln!(self.err, "{}:{line}: not a JSON document: {e}", self.file)
+    }
 }
 
 /// Options of `ferry preview`.
@@ -110,28 +119,37 @@ fn preview(
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {file}: {e}"))
         .user()?;
-    let (docs, mut failed) = documents(scheme, &file, &text, err)?;
-    let pretty = docs.len() == 1 && !compact;
-    let total = docs.len() + failed;
-    for Located { line, doc } in &docs {
-        if doc.kind() != ValueKind::Map {
-            failed += 1;
-            writeln!(
-                err,
-                "{file}:{line}: expected a JSON object (one document), found {}",
-                doc.kind()
-            )?;
-            continue;
+    let mut printer = Printer {
+        scheme,
+        file: &file,
+        out: std::io::BufWriter::with_capacity(1 << 16, out),
+        err,
+        total: 0,
+        failed: 0,
+    };
+    if let Ok(whole) = parse_document(&text) {
+        let docs = listed(scheme, whole);
+        let pretty = docs.len() == 1 && !compact;
+        for doc in &docs {
+            printer.map(1, doc, pretty)?;
         }
-        match scheme.mapper.map(doc) {
-            Ok(body) if pretty => writeln!(out, "{body:#}")?,
-            Ok(body) => writeln!(out, "{body}")?,
-            Err(e) => {
-                failed += 1;
-                writeln!(err, "{file}:{line}: {e}")?;
+    } else {
+        // JSON Lines, each mapped and printed as it is read: no list of parsed documents is kept.
+        // (A file of one line parses whole, above.)
+        for (index, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match scheme.mapper.parse(line) {
+                Ok(doc) => printer.map(index + 1, &doc, false)?,
+                Err(e) => printer.unreadable(index + 1, &e)?,
             }
         }
     }
+    printer.out.flush()?;
+    let Printer {
+        total, failed, err, ..
+    } = printer;
     if total != 1 || failed > 0 {
         let noun = if total == 1 { "document" } else { "documents" };
         writeln!(
