@@ -34,6 +34,7 @@ impl Unit {
 pub struct Metrics {
     scheme: String,
     values: Vec<(&'static str, Unit, Value)>,
+    properties: Vec<(&'static str, Value)>,
 }
 
 impl Metrics {
@@ -42,7 +43,15 @@ impl Metrics {
         Metrics {
             scheme: scheme.to_owned(),
             values: Vec::new(),
+            properties: Vec::new(),
         }
+    }
+
+    /// Adds a property: a field of the line that is not a metric (Logs Insights can filter and
+    /// sum it; CloudWatch bills nothing for it, where each metric is a monthly fee).
+    pub fn property(&mut self, name: &'static str, value: Value) {
+        self.properties.retain(|(n, _)| *n != name);
+        self.properties.push((name, value));
     }
 
     /// Adds one value (several values of a name become a list: CloudWatch keeps each).
@@ -84,6 +93,9 @@ impl Metrics {
             }),
         );
         root.insert("Scheme".into(), json!(self.scheme));
+        for (name, value) in &self.properties {
+            root.insert((*name).into(), value.clone());
+        }
         for (name, _, value) in &self.values {
             root.insert((*name).into(), value.clone());
         }

@@ -2,6 +2,7 @@
 //! Secrets Manager, CloudWatch metrics in Embedded Metric Format, and [`Deployment`]: everything a
 //! Lambda (or the CLI pointed at a deployment) builds once and reuses across invocations.
 
+pub mod capacity;
 pub mod dynamo;
 pub mod logging;
 pub mod metrics;
@@ -23,6 +24,7 @@ use crate::engine::timing::{self, PushTiming, TimingSettings};
 use crate::engine::{AnyTarget, Pacer, RATE_SHARE, TargetPacers};
 use crate::scheme::scheme_position;
 
+pub use capacity::{Meter, Usage};
 pub use dynamo::DynamoStore;
 pub use secrets::SecretCache;
 pub use sqs::SqsQueue;
@@ -97,7 +99,7 @@ pub struct DeploymentConfig {
     pub tuning: Tuning,
 }
 
-/// Push timings of a deployment.
+/// Push timings of a deployment, and what its environment says of its queues.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tuning {
     /// How long a document claim holds (`FERRY_CLAIM_TTL`): longer than the push function's
@@ -123,6 +125,14 @@ pub struct Tuning {
     /// Where a scheme's first poll starts (`FERRY_START`, Beijing time, or `now`), when the scheme
     /// names no `window.start`; without either, a scheme's first poll refuses to guess.
     pub first_start: Option<jiff::Timestamp>,
+    /// The page queues' visibility timeout as the template sets it (`FERRY_QUEUE_VISIBILITY`).
+    /// With it and every queue's dead-letter queue (below), a function starts without asking SQS
+    /// (a network round trip on every cold start) and checks the queues against these values on
+    /// its first invocation instead.
+    pub queue_visibility: Option<Duration>,
+    /// Each target connector's dead-letter queue URL as the template sets it
+    /// (`FERRY_DEAD_LETTER_KINGDEE`, `FERRY_DEAD_LETTER_YONYOU`).
+    pub dead_letter_queues: BTreeMap<String, String>,
 }
 
 impl Default for Tuning {
@@ -136,6 +146,8 @@ impl Default for Tuning {
             poll_lease: Duration::from_secs(60),
             secret_refresh: Duration::from_secs(300),
             first_start: None,
+            queue_visibility: None,
+            dead_letter_queues: BTreeMap::new(),
         }
     }
 }
@@ -178,10 +190,17 @@ impl DeploymentConfig {
                 .ok_or_else(|| format!("the environment variable {name} is not set"))
         };
         let mut queues = BTreeMap::new();
+        let mut dead_letter_queues = BTreeMap::new();
         for connector in TARGETS {
-            let name = format!("FERRY_QUEUE_{}", connector.name.to_uppercase());
-            if let Some(url) = var(&name).filter(|v| !v.trim().is_empty()) {
+            let upper = connector.name.to_uppercase();
+            if let Some(url) = var(&format!("FERRY_QUEUE_{upper}")).filter(|v| !v.trim().is_empty())
+            {
                 queues.insert(connector.name.to_owned(), url);
+            }
+            if let Some(url) =
+                var(&format!("FERRY_DEAD_LETTER_{upper}")).filter(|v| !v.trim().is_empty())
+            {
+                dead_letter_queues.insert(connector.name.to_owned(), url);
             }
         }
         let push_concurrency = match var("FERRY_PUSH_CONCURRENCY") {
@@ -212,6 +231,14 @@ impl DeploymentConfig {
             push_timeout: duration("FERRY_PUSH_TIMEOUT", defaults.push_timeout)?,
             poll_lease: duration("FERRY_POLL_LEASE", defaults.poll_lease)?,
             secret_refresh: duration("FERRY_SECRET_REFRESH", defaults.secret_refresh)?,
+            queue_visibility: match var("FERRY_QUEUE_VISIBILITY").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                // The template passes the queues' VisibilityTimeout property: whole seconds.
+                Some(text) => Some(Duration::from_secs(text.trim().parse().map_err(|_| {
+                    format!("FERRY_QUEUE_VISIBILITY: '{text}' is not a whole number of seconds")
+                })?)),
+            },
+            dead_letter_queues,
             first_start: match var("FERRY_START").filter(|v| !v.trim().is_empty()) {
                 None => None,
                 // A new scheme starts where the environment starts: nothing older is read.
@@ -303,6 +330,23 @@ pub struct Deployment {
     secrets: SecretCache,
     connected: tokio::sync::Mutex<Option<Arc<Connected>>>,
     http: HttpSettings,
+    /// What the store, the queues and the secret used (capacity units, requests, reads).
+    meter: Meter,
+    sqs: aws_sdk_sqs::Client,
+    /// Target connectors whose queue settings came from the environment, not from SQS: checked
+    /// against SQS by [`Deployment::after_start`].
+    unverified: Vec<String>,
+    started: tokio::sync::Mutex<Started>,
+}
+
+/// What [`Deployment::after_start`] has done.
+#[derive(Default)]
+struct Started {
+    /// The schemes were recorded (or the attempt failed and was logged).
+    recorded: bool,
+    /// The queues' check: passed, or the settings mistake it found (a failure to reach SQS is
+    /// not kept: the next invocation checks again).
+    verdict: Option<Result<(), String>>,
 }
 
 impl Deployment {
@@ -313,11 +357,13 @@ impl Deployment {
         sdk: &SdkConfig,
         config: DeploymentConfig,
     ) -> Result<Deployment, DeploymentError> {
+        let meter = Meter::new();
         let secrets = SecretCache::new(
             aws_sdk_secretsmanager::Client::new(sdk),
             config.secret.clone(),
             config.tuning.secret_refresh,
-        );
+        )
+        .with_meter(meter.clone());
         let deployed = |key: &str| {
             std::env::var(key)
                 .ok()
@@ -361,6 +407,7 @@ impl Deployment {
         }
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let mut queues = BTreeMap::new();
+        let mut unverified = Vec::new();
         for scheme in &schemes {
             let connector = scheme.config.target.connector.value.name();
             if queues.contains_key(connector) {
@@ -373,13 +420,30 @@ impl Deployment {
                     connector.to_uppercase()
                 ))
             })?;
-            let queue = SqsQueue::discover(sqs.clone(), url.clone())
-                .await
-                .map_err(|e| DeploymentError::Aws(e.to_string()))?;
-            queues.insert(connector.to_owned(), queue);
+            let tuning = &config.tuning;
+            let queue = match (
+                tuning.queue_visibility,
+                tuning.dead_letter_queues.get(connector),
+            ) {
+                // The template's own values: no call at start; checked on the first invocation.
+                (Some(visibility), Some(dead_letters)) => {
+                    unverified.push(connector.to_owned());
+                    SqsQueue::new(sqs.clone(), url.clone(), Some(dead_letters.clone()))
+                        .with_visibility(visibility)
+                }
+                _ => SqsQueue::discover(sqs.clone(), url.clone())
+                    .await
+                    .map_err(|e| DeploymentError::Aws(e.to_string()))?,
+            };
+            queues.insert(connector.to_owned(), queue.with_meter(meter.clone()));
         }
         Ok(Deployment {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone())
+                .with_meter(meter.clone()),
+            meter,
+            sqs,
+            unverified,
+            started: tokio::sync::Mutex::default(),
             secrets,
             http: HttpSettings {
                 retry: RetrySettings {
@@ -404,7 +468,9 @@ impl Deployment {
     /// What a Lambda builds once per execution environment: the configuration from its
     /// environment, the deployment over the SDK's default configuration, and the timing checks.
     /// An error is logged with its domain (a settings mistake is not an outage) and returned, so
-    /// the function's init fails naming it.
+    /// the function's init fails naming it. With the template's environment nothing here calls
+    /// AWS (a cold start waits for none of it); what must still be checked or recorded is done
+    /// by [`Deployment::after_start`], beside the first invocation.
     pub async fn for_lambda() -> Result<Deployment, DeploymentError> {
         let start = async {
             let config = DeploymentConfig::from_env().map_err(DeploymentError::Config)?;
@@ -446,6 +512,91 @@ impl Deployment {
     /// The checked schemes this deployment runs, in folder order.
     pub fn schemes(&self) -> &[Arc<Scheme>] {
         &self.schemes
+    }
+
+    /// What the store, the queues and the credentials secret used so far (snapshots subtract:
+    /// [`Usage::since`]).
+    pub fn usage(&self) -> Usage {
+        self.meter.snapshot()
+    }
+
+    /// What a function's start leaves to its first invocation, run beside it (each function's
+    /// `main` joins it with the invocation): records which schemes `function` runs, and checks
+    /// the queue settings taken from the environment against SQS's own (visibility timeout,
+    /// dead-letter queue). A mismatch is a settings mistake: this invocation and every later one
+    /// fail naming it, as a failed start would. SQS out of reach is logged and checked again next
+    /// time; the work needs neither.
+    pub async fn after_start(&self, function: &str) -> Result<(), DeploymentError> {
+        let mut started = self.started.lock().await;
+        if let Some(verdict) = &started.verdict {
+            return verdict.clone().map_err(DeploymentError::Config);
+        }
+        let recorded = started.recorded;
+        let (_, checked) = tokio::join!(
+            async {
+                if !recorded {
+                    self.record_schemes(function).await;
+                }
+            },
+            self.verify_queues()
+        );
+        started.recorded = true;
+        match checked {
+            Ok(()) => {
+                started.verdict = Some(Ok(()));
+                Ok(())
+            }
+            Err(DeploymentError::Config(problem)) => {
+                let e = DeploymentError::Config(problem.clone());
+                logging::error("the function cannot run", &e);
+                started.verdict = Some(Err(problem));
+                Err(e)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the queue settings could not be checked; again next time");
+                Ok(())
+            }
+        }
+    }
+
+    /// Compares the queue settings taken from the environment with what SQS says of the queues.
+    async fn verify_queues(&self) -> Result<(), DeploymentError> {
+        let checks = self.unverified.iter().map(|connector| async move {
+            let queue = &self.queues[connector];
+            self.meter.sqs("GetQueueAttributes", 0);
+            self.meter.sqs("GetQueueUrl", 0);
+            let (visibility, dead_letters) = SqsQueue::attributes(&self.sqs, queue.url())
+                .await
+                .map_err(|e| DeploymentError::Aws(e.to_string()))?;
+            let mut problems = Vec::new();
+            if visibility != queue.visibility() {
+                problems.push(format!(
+                    "the {connector} queue's visibility timeout is {}, but FERRY_QUEUE_VISIBILITY says {}",
+                    seconds(visibility),
+                    seconds(queue.visibility()),
+                ));
+            }
+            if dead_letters.as_deref() != queue.dead_letter_url() {
+                problems.push(format!(
+                    "the {connector} queue's dead-letter queue is {}, but FERRY_DEAD_LETTER_{} says {}",
+                    dead_letters.as_deref().unwrap_or("none"),
+                    connector.to_uppercase(),
+                    queue.dead_letter_url().unwrap_or("none"),
+                ));
+            }
+            Ok::<_, DeploymentError>(problems)
+        });
+        let mut problems = Vec::new();
+        for found in futures_util::future::join_all(checks).await {
+            problems.extend(found?);
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(DeploymentError::Config(format!(
+            "the queues are not as the environment says (deploy the template again):\n- {}",
+            problems.join("\n- ")
+        )))
     }
 
     /// Logs and records in the table which schemes (and which version of their files) `function`
@@ -556,6 +707,11 @@ impl Deployment {
     }
 }
 
+/// A visibility timeout as text.
+fn seconds(visibility: Option<Duration>) -> String {
+    visibility.map_or_else(|| "unknown".into(), |v| format!("{}s", v.as_secs()))
+}
+
 /// `file` relative to the scheme folder (`shops.csv`, not `/opt/schemes/shops.csv`).
 fn relative_to(file: &str, dir: &std::path::Path) -> String {
     std::path::Path::new(file)
@@ -625,4 +781,50 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(extra: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let mut all: BTreeMap<String, String> = [
+            ("FERRY_TABLE", "t"),
+            ("FERRY_SECRET_ID", "s"),
+            ("FERRY_QUEUE_KINGDEE", "https://sqs/k"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        all.retain(|_, v| !v.is_empty());
+        move |name| all.get(name).cloned()
+    }
+
+    /// The template's queue settings reach the deployment, so a start needs no SQS call; without
+    /// them the queues are discovered as before.
+    #[test]
+    fn queue_settings_come_from_the_environment() {
+        let config = DeploymentConfig::from_vars(vars(&[
+            ("FERRY_QUEUE_VISIBILITY", "360"),
+            ("FERRY_DEAD_LETTER_KINGDEE", "https://sqs/k-dlq"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.tuning.queue_visibility,
+            Some(Duration::from_secs(360))
+        );
+        assert_eq!(
+            config.tuning.dead_letter_queues,
+            BTreeMap::from([("kingdee".to_owned(), "https://sqs/k-dlq".to_owned())])
+        );
+        let plain = DeploymentConfig::from_vars(vars(&[])).unwrap();
+        assert_eq!(plain.tuning.queue_visibility, None);
+        assert!(plain.tuning.dead_letter_queues.is_empty());
+        let wrong = DeploymentConfig::from_vars(vars(&[("FERRY_QUEUE_VISIBILITY", "6m")]));
+        assert_eq!(
+            wrong.unwrap_err(),
+            "FERRY_QUEUE_VISIBILITY: '6m' is not a whole number of seconds"
+        );
+    }
 }

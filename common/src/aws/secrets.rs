@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
+use super::capacity::Meter;
 use crate::connector::ConnectorsConfig;
 
 /// One secret, re-read when its cached copy is older than `ttl`.
@@ -16,6 +17,7 @@ pub struct SecretCache {
     id: String,
     ttl: Duration,
     cached: tokio::sync::Mutex<Option<(Instant, String, std::sync::Arc<ConnectorsConfig>)>>,
+    meter: Meter,
 }
 
 impl SecretCache {
@@ -26,7 +28,14 @@ impl SecretCache {
             id,
             ttl,
             cached: tokio::sync::Mutex::new(None),
+            meter: Meter::new(),
         }
+    }
+
+    /// The same cache counting its reads into `meter`.
+    pub fn with_meter(mut self, meter: Meter) -> SecretCache {
+        self.meter = meter;
+        self
     }
 
     /// Forgets the cached copy: the next read asks Secrets Manager (after a target refused the
@@ -48,6 +57,7 @@ impl SecretCache {
         {
             return Ok((version.clone(), config.clone()));
         }
+        self.meter.secret_read();
         let reply = self
             .client
             .get_secret_value()

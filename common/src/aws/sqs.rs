@@ -12,6 +12,7 @@ use aws_sdk_sqs::types::{
 };
 use jiff::Timestamp;
 
+use super::capacity::Meter;
 use crate::engine::message::{Envelope, MAX_MESSAGE_BYTES};
 use crate::engine::ports::{DeadLetter, Delivery, PageQueue, StoreError};
 
@@ -29,6 +30,22 @@ pub struct SqsQueue {
     url: String,
     dead_letter_url: Option<String>,
     visibility: Option<Duration>,
+    meter: Meter,
+}
+
+/// The bytes SQS bills a message for: its body and its attributes (names, types, values).
+fn message_bytes(
+    body: &str,
+    attributes: Option<&std::collections::HashMap<String, MessageAttributeValue>>,
+) -> usize {
+    body.len()
+        + attributes.map_or(0, |a| {
+            a.iter()
+                .map(|(name, v)| {
+                    name.len() + v.data_type().len() + v.string_value().map_or(0, str::len)
+                })
+                .sum()
+        })
 }
 
 fn failure<E: std::error::Error + 'static>(operation: String, error: E) -> StoreError {
@@ -51,15 +68,32 @@ impl SqsQueue {
             url: url.into(),
             dead_letter_url,
             visibility: None,
+            meter: Meter::new(),
         }
     }
 
-    /// The queue at `url` with the dead-letter queue its redrive policy names.
-    pub async fn discover(client: Client, url: impl Into<String>) -> Result<SqsQueue, StoreError> {
-        let url = url.into();
+    /// The same queue with its visibility timeout known (the template's, from the environment),
+    /// so the timing checks need not ask SQS at start.
+    pub fn with_visibility(mut self, visibility: Duration) -> SqsQueue {
+        self.visibility = Some(visibility);
+        self
+    }
+
+    /// The same queue counting its requests into `meter`.
+    pub fn with_meter(mut self, meter: Meter) -> SqsQueue {
+        self.meter = meter;
+        self
+    }
+
+    /// What the queue's own attributes say: its visibility timeout and its dead-letter queue's
+    /// URL (`GetQueueAttributes`, then `GetQueueUrl` for the dead-letter queue).
+    pub async fn attributes(
+        client: &Client,
+        url: &str,
+    ) -> Result<(Option<Duration>, Option<String>), StoreError> {
         let reply = client
             .get_queue_attributes()
-            .queue_url(&url)
+            .queue_url(url)
             .attribute_names(QueueAttributeName::RedrivePolicy)
             .attribute_names(QueueAttributeName::VisibilityTimeout)
             .send()
@@ -96,6 +130,13 @@ impl SqsQueue {
                 found.queue_url().map(str::to_owned)
             }
         };
+        Ok((visibility, dead_letter_url))
+    }
+
+    /// The queue at `url` with the dead-letter queue its redrive policy names.
+    pub async fn discover(client: Client, url: impl Into<String>) -> Result<SqsQueue, StoreError> {
+        let url = url.into();
+        let (visibility, dead_letter_url) = SqsQueue::attributes(&client, &url).await?;
         Ok(SqsQueue {
             visibility,
             ..SqsQueue::new(client, url, dead_letter_url)
@@ -161,10 +202,17 @@ impl SqsQueue {
     async fn send_delayed(&self, bodies: &[String], delays: &[Duration]) -> Result<(), StoreError> {
         let mut pending: Vec<usize> = (0..bodies.len()).collect();
         for attempt in 1..=SEND_ATTEMPTS {
-            let entries = pending
+            let entries: Vec<SendMessageBatchRequestEntry> = pending
                 .iter()
                 .map(|&i| Self::entry(i, &bodies[i], delays[i]))
                 .collect();
+            self.meter.sqs(
+                "SendMessageBatch",
+                entries
+                    .iter()
+                    .map(|e| message_bytes(e.message_body(), e.message_attributes()))
+                    .sum(),
+            );
             let reply = self
                 .client
                 .send_message_batch()
@@ -197,6 +245,7 @@ impl SqsQueue {
     }
 
     async fn count(&self, url: &str) -> Result<u64, StoreError> {
+        self.meter.sqs("GetQueueAttributes", 0);
         let reply = self
             .client
             .get_queue_attributes()
@@ -235,6 +284,14 @@ impl SqsQueue {
             .send()
             .await
             .map_err(|e| failure(format!("receive from {url}"), e))?;
+        self.meter.sqs(
+            "ReceiveMessage",
+            reply
+                .messages()
+                .iter()
+                .map(|m| message_bytes(m.body().unwrap_or_default(), m.message_attributes()))
+                .sum(),
+        );
         Ok(reply.messages().to_vec())
     }
 }
@@ -289,6 +346,7 @@ impl PageQueue for SqsQueue {
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), StoreError> {
+        self.meter.sqs("DeleteMessage", 0);
         self.client
             .delete_message()
             .queue_url(&self.url)
@@ -300,6 +358,7 @@ impl PageQueue for SqsQueue {
     }
 
     async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), StoreError> {
+        self.meter.sqs("ChangeMessageVisibility", 0);
         self.client
             .change_message_visibility()
             .queue_url(&self.url)
@@ -389,6 +448,7 @@ impl PageQueue for SqsQueue {
                 .collect();
             self.send(bodies).await?;
             for m in &messages {
+                self.meter.sqs("DeleteMessage", 0);
                 self.client
                     .delete_message()
                     .queue_url(&url)

@@ -8,10 +8,16 @@ use lambda_runtime::{Error, service_fn};
 async fn main() -> Result<(), Error> {
     logging::init();
     let deployment = Deployment::for_lambda().await?;
-    deployment.record_schemes("poll").await;
     let deployment = &deployment;
-    lambda_runtime::run(service_fn(move |event| {
-        ferry_poll::handle(deployment, event)
+    lambda_runtime::run(service_fn(move |event| async move {
+        // What the start left undone (recording the schemes, checking the queues) runs beside
+        // the first invocation, so a cold start waits for no AWS call.
+        let (started, answer) = tokio::join!(
+            deployment.after_start("poll"),
+            ferry_poll::handle(deployment, event)
+        );
+        started?;
+        answer
     }))
     .await
 }

@@ -53,6 +53,9 @@ pub async fn push(
     end: Instant,
 ) -> Result<SqsBatchResponse, Error> {
     let mut report = SqsBatchResponse::default();
+    // What the store, the queues and the secret used: each scheme's metrics line carries what
+    // was used since the previous line, so the lines of an invocation add up to its own use.
+    let mut accounted = deployment.usage();
     // Messages by scheme, and which queue each came from (for hand-backs and backoff).
     let mut by_scheme: BTreeMap<String, Vec<(Delivery, Option<String>)>> = BTreeMap::new();
     for message in &event.records {
@@ -187,6 +190,9 @@ pub async fn push(
                 flushing.elapsed().as_secs_f64() * 1000.0,
             );
             tally.emit(&mut metrics, &batch);
+            let used = deployment.usage();
+            metrics.property("Usage", used.since(&accounted).properties());
+            accounted = used;
             metrics.emit();
             if tally.blocked > 0 {
                 // The target refused the credentials: the next invocation reads the secret again
