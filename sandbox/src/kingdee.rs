@@ -354,6 +354,7 @@ async fn save(
         id,
         answer_lost: lose_answer.lost(),
         for_good,
+        at: jiff::Timestamp::now(),
     });
     Ok(reply::finish(reply::json(StatusCode::OK, &answer), lose_answer).await)
 }

@@ -8,6 +8,7 @@ pub mod fault_mix;
 mod faults;
 mod gate;
 mod kingdee;
+pub mod live;
 mod reply;
 mod signing;
 mod source;
@@ -29,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use faults::{Endpoint, Fault, Faults};
+pub use live::{Change, Latency, Live, LiveConfig, latencies};
 pub use source::{Kind, SourceData, TimeField};
 pub use targets::{Bill, Reception, TARGET_PLAYS, TargetPlay, target_play};
 pub use unknowns::Unknowns;

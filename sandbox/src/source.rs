@@ -354,6 +354,37 @@ impl SourceData {
         })
     }
 
+    /// Creates a new document of `kind` whose `modified` time is `now`, visible at once: an order
+    /// placed or a stock-out approved while an integration runs. Built from an existing document as
+    /// a late commit is (its own key and numbers). Returns its index.
+    pub fn create(&mut self, kind: Kind, now: i64) -> u32 {
+        self.commit_late(kind, 0, now)
+    }
+
+    /// Sets the remark the bundled schemes carry to the target to `note` at `now` (a new
+    /// `modified` time): an order's 客服备注 `cs_remark` (Kingdee `remark`), the first line's
+    /// `remark` of a stock-out (Yonyou `memo`). Unlike [`SourceData::modify`], every call changes
+    /// what the target reads, so each one is a write a latency measurement can wait for.
+    pub fn remark(&mut self, kind: Kind, index: u32, note: &str, now: i64) {
+        let (field, value) = match kind {
+            Kind::Order => ("cs_remark", Value::String(note.to_owned())),
+            Kind::Stockout => {
+                let mut doc = self.document(kind, index);
+                let mut lines = doc["details_list"].take();
+                if let Some(first) = lines.as_array_mut().and_then(|l| l.first_mut()) {
+                    first["remark"] = Value::String(note.to_owned());
+                }
+                ("details_list", lines)
+            }
+        };
+        // Replaces the field's earlier patch (the new value was built over it), so a document
+        // edited for hours keeps one patch, not one per edit.
+        let patches = &mut self.collection_mut(kind).entries[index as usize].patches;
+        patches.retain(|(name, _)| name != field);
+        patches.push((field.to_owned(), Some(value)));
+        self.touch(kind, index, now);
+    }
+
     /// The time (unix seconds) document `index` was last modified.
     pub fn modified(&self, kind: Kind, index: u32) -> i64 {
         self.collection(kind).entries[index as usize].modified

@@ -43,6 +43,8 @@ pub struct Reception {
     /// Refused by a business rule that refuses this content every time (not a malformed request,
     /// a duplicate number or a wrong line id: those a right client never sends).
     pub for_good: bool,
+    /// When the target applied (or refused) it: the receipt a latency is measured to.
+    pub at: jiff::Timestamp,
 }
 
 /// What a save did.

@@ -223,6 +223,7 @@ async fn save(
         id,
         answer_lost: lose_answer.lost(),
         for_good,
+        at: jiff::Timestamp::now(),
     });
     Ok(reply::finish(response, lose_answer).await)
 }
