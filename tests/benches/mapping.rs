@@ -371,27 +371,21 @@ fn main() -> std::io::Result<()> {
 
     // Through the commands, one core each, alternating.
     let mut rates: [Vec<f64>; 4] = Default::default();
+    let preview = |files: &SchemeFiles| {
+        let mut c = ferry_preview(files, &path);
+        c.arg("--compact");
+        c
+    };
+    let jq_on = |files: &SchemeFiles| {
+        let mut c = jq(&files.maps);
+        c.arg(&path);
+        c
+    };
     let runs: [(&str, Command); 4] = [
-        ("ferry preview, bundled maps  ", {
-            let mut c = ferry_preview(&bundled, &path);
-            c.arg("--compact");
-            c
-        }),
-        ("jq -c,         bundled maps  ", {
-            let mut c = jq(&bundled.maps);
-            c.arg(&path);
-            c
-        }),
-        ("ferry preview, realistic maps", {
-            let mut c = ferry_preview(&realistic, &path);
-            c.arg("--compact");
-            c
-        }),
-        ("jq -c,         realistic maps", {
-            let mut c = jq(&realistic.maps);
-            c.arg(&path);
-            c
-        }),
+        ("ferry preview, bundled maps  ", preview(&bundled)),
+        ("jq -c,         bundled maps  ", jq_on(&bundled)),
+        ("ferry preview, realistic maps", preview(&realistic)),
+        ("jq -c,         realistic maps", jq_on(&realistic)),
     ];
     for round in 1..=rounds {
         for ((name, command), rates) in runs.iter().zip(rates.iter_mut()) {
