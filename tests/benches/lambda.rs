@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use ferry_common::aws::capacity::{self, Usage};
 use ferry_sandbox::{Endpoint, Kind};
-use ferry_tests::aws::{AwsWorld, sqs_record};
+use ferry_tests::aws::{AwsWorld, sqs_record, take_all};
 use ferry_tests::workspace;
 use serde_json::{Value, json};
 
@@ -1048,28 +1048,9 @@ async fn measure(root: &std::path::Path, settings: &Settings) {
         let pair = &world.queues["kingdee"];
         let sqs = world.sqs();
         let mut orders: Vec<Value> = Vec::new();
-        loop {
-            let got = sqs
-                .receive_message()
-                .queue_url(&pair.url)
-                .max_number_of_messages(10)
-                .visibility_timeout(300)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                break;
-            }
-            for m in got.messages() {
-                let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                orders.extend(body["documents"].as_array().unwrap().iter().cloned());
-                sqs.delete_message()
-                    .queue_url(&pair.url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
+        for m in take_all(&sqs, &pair.url, 300).await {
+            let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            orders.extend(body["documents"].as_array().unwrap().iter().cloned());
         }
         assert_eq!(orders.len(), ORDERS);
         let pages = pages_of(&orders);

@@ -13,7 +13,7 @@ use ferry_common::engine::{
 };
 use ferry_poll::PollRequest;
 use ferry_sandbox::{Endpoint, Fault, Kind, Sandbox};
-use ferry_tests::aws::{AwsWorld, context, drain, invoke_poll, queue_pair, sdk, unique};
+use ferry_tests::aws::{AwsWorld, context, drain, invoke_poll, queue_pair, sdk, take_all, unique};
 use ferry_tests::spawn_sandbox;
 use jiff::{SignedDuration, Timestamp};
 use lambda_runtime::LambdaEvent;
@@ -308,40 +308,19 @@ async fn sqs_sends_in_batches_with_attributes_and_redrives_dead_letters() {
     queue.send(bodies.clone()).await.unwrap();
     assert_eq!(queue.depth().await.unwrap(), 25);
     let mut seen = Vec::new();
-    loop {
-        let got = client
-            .receive_message()
-            .queue_url(&pair.url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .visibility_timeout(60)
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            break;
-        }
-        for m in got.messages() {
-            let attributes = m.message_attributes().unwrap();
-            let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            assert_eq!(
-                attributes["scheme"].string_value(),
-                Some("wdt-trades-to-kingdee")
-            );
-            assert_eq!(
-                attributes["page"].string_value().unwrap(),
-                body["page"].to_string()
-            );
-            assert_eq!(attributes.contains_key("replay"), body["page"] == 3);
-            seen.push(m.body().unwrap().to_owned());
-            client
-                .delete_message()
-                .queue_url(&pair.url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
+    for m in take_all(&client, &pair.url, 60).await {
+        let attributes = m.message_attributes().unwrap();
+        let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+        assert_eq!(
+            attributes["scheme"].string_value(),
+            Some("wdt-trades-to-kingdee")
+        );
+        assert_eq!(
+            attributes["page"].string_value().unwrap(),
+            body["page"].to_string()
+        );
+        assert_eq!(attributes.contains_key("replay"), body["page"] == 3);
+        seen.push(m.body().unwrap().to_owned());
     }
     seen.sort();
     let mut sent = bodies.clone();

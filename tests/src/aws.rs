@@ -474,6 +474,39 @@ fn check_failures(
         .collect()
 }
 
+/// Takes every message off the queue at `url`, with its message attributes: receives in batches
+/// of 10 (hidden for `visibility` seconds) and deletes each, until a receive comes back empty.
+pub async fn take_all(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    visibility: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut taken = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .visibility_timeout(visibility)
+            .send()
+            .await
+            .expect("receive");
+        if got.messages().is_empty() {
+            return taken;
+        }
+        for m in got.messages() {
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().expect("a receipt"))
+                .send()
+                .await
+                .expect("delete");
+            taken.push(m.clone());
+        }
+    }
+}
+
 /// Messages waiting, in flight or delayed.
 pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
     use aws_sdk_sqs::types::QueueAttributeName;

@@ -271,6 +271,11 @@ pub(crate) fn reported(capacity: Option<&ConsumedCapacity>) -> f64 {
     capacity.and_then(|c| c.capacity_units()).unwrap_or(0.0)
 }
 
+/// The capacity units DynamoDB reported in a batch answer (one entry per table), summed.
+pub(crate) fn reported_all(capacities: &[ConsumedCapacity]) -> f64 {
+    capacities.iter().map(|c| reported(Some(c))).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1193,11 +1193,7 @@ impl HistoryLog for DynamoStore {
                         items: (pending.len() - unprocessed.len()) as u64,
                         bytes: sent_bytes - back_bytes,
                         write: sent_units - back_units,
-                        reported: reply
-                            .consumed_capacity()
-                            .iter()
-                            .map(|c| capacity::reported(Some(c)))
-                            .sum(),
+                        reported: capacity::reported_all(reply.consumed_capacity()),
                         ..Operation::default()
                     },
                 );
@@ -1323,11 +1319,7 @@ impl DynamoStore {
                     items: sizes.len() as u64,
                     bytes: sizes.iter().sum::<usize>() as u64,
                     write: sizes.iter().map(|s| write_units(*s)).sum(),
-                    reported: reply
-                        .consumed_capacity()
-                        .iter()
-                        .map(|c| capacity::reported(Some(c)))
-                        .sum(),
+                    reported: capacity::reported_all(reply.consumed_capacity()),
                     ..Operation::default()
                 },
             );
